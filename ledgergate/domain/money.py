@@ -1,0 +1,52 @@
+"""Money is an integer count of nano-USD (1e-9 USD); floats only ever appear at the JSON edge."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+NANOS_PER_USD = 1_000_000_000
+_NANO = Decimal(1).scaleb(-9)
+
+
+class MoneyError(ValueError):
+    """A value that cannot be an amount of money (NaN, infinite, not a number)."""
+
+
+def usd_to_nanos(amount_usd: float | int | str | Decimal) -> int:
+    """Convert a USD amount from the outside world to nanos, rounding half-even to the nearest nano.
+
+    Floats go through their shortest repr so that ``0.1`` means exactly 0.1 USD, not the binary neighbour.
+    """
+    if isinstance(amount_usd, bool):
+        raise MoneyError("a boolean is not an amount of money")
+    if isinstance(amount_usd, int):
+        return amount_usd * NANOS_PER_USD
+    if isinstance(amount_usd, float):
+        if not math.isfinite(amount_usd):
+            raise MoneyError("amount must be a finite number")
+        value = Decimal(repr(amount_usd))
+    else:
+        try:
+            value = Decimal(amount_usd)
+        except InvalidOperation as exc:
+            raise MoneyError(f"not a number: {amount_usd!r}") from exc
+        if not value.is_finite():
+            raise MoneyError("amount must be a finite number")
+    return int((value / _NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def nanos_to_usd(amount_nanos: int) -> float:
+    """The JSON view of an amount: a float USD number, for display only (never fed back into arithmetic)."""
+    return amount_nanos / NANOS_PER_USD
+
+
+def nanos_to_decimal(amount_nanos: int) -> Decimal:
+    """Exact USD value, for messages that must not show float noise."""
+    return Decimal(amount_nanos).scaleb(-9).normalize()
+
+
+def format_usd(amount_nanos: int) -> str:
+    """A human-readable USD string without float noise (``0.0031``, ``12``)."""
+    text = format(nanos_to_decimal(amount_nanos), "f")
+    return text
