@@ -1,0 +1,101 @@
+"""/key/* admin routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, AnyCaller
+from ledgergate.api.admin.schemas import (
+    KeyDeleteIn,
+    KeyGenerateIn,
+    KeyRefIn,
+    KeyUpdateIn,
+    ResetSpendIn,
+    provided,
+)
+from ledgergate.api.errors import ApiError
+from ledgergate.domain.charging import EntityType
+from ledgergate.services.keys import key_id_of
+
+router = APIRouter(tags=["keys"], responses=ERROR_RESPONSES)
+
+
+def _services(request: Request) -> Any:
+    return request.app.state.container
+
+
+@router.post("/key/generate")
+async def generate_key(body: KeyGenerateIn, request: Request, _: Admin) -> dict[str, Any]:
+    result: dict[str, Any] = await _services(request).keys.generate(provided(body))
+    return result
+
+
+@router.post("/key/update")
+async def update_key(body: KeyUpdateIn, request: Request, _: Admin) -> dict[str, Any]:
+    result: dict[str, Any] = await _services(request).keys.update(body.key, provided(body, exclude={"key"}))
+    return result
+
+
+@router.get("/key/info")
+async def key_info(request: Request, caller: AnyCaller, key: str | None = None) -> dict[str, Any]:
+    services = _services(request)
+    wanted = key_id_of(key) if key else caller.key.id
+    if not caller.can_read_all and wanted != caller.key.id:
+        raise ApiError(403, "a non-admin key may only read its own info", "permission_error", "key")
+    entity = await services.keys.get(wanted)
+    return {"key": key or caller.key.id, "info": await services.keys.view(entity)}
+
+
+@router.get("/key/list")
+async def list_keys(
+    request: Request,
+    caller: AnyCaller,
+    user_id: str | None = None,
+    team_id: str | None = None,
+    key_alias: str | None = None,
+    page: int = 1,
+    size: int = 100,
+    return_full_object: bool = False,
+) -> dict[str, Any]:
+    if page < 1 or not 1 <= size <= 1000:
+        raise ApiError(400, "page must be >= 1 and size between 1 and 1000", "invalid_request_error", "size")
+    services = _services(request)
+    if not caller.can_read_all:
+        user_id = caller.key.user_id or "\x00no-user"
+    keys = await services.store.list(
+        EntityType.KEY, user_id=user_id, team_id=team_id, alias=key_alias, offset=(page - 1) * size, limit=size
+    )
+    items = [await services.keys.view(k) for k in keys] if return_full_object else [k.id for k in keys]
+    return {"keys": items, "current_page": page, "size": size}
+
+
+@router.post("/key/delete")
+async def delete_keys(body: KeyDeleteIn, request: Request, _: Admin) -> dict[str, Any]:
+    return {"deleted_keys": await _services(request).keys.delete(body.keys)}
+
+
+@router.post("/key/block")
+async def block_key(body: KeyRefIn, request: Request, _: Admin) -> dict[str, Any]:
+    result: dict[str, Any] = await _services(request).keys.set_blocked(body.key, True)
+    return result
+
+
+@router.post("/key/unblock")
+async def unblock_key(body: KeyRefIn, request: Request, _: Admin) -> dict[str, Any]:
+    result: dict[str, Any] = await _services(request).keys.set_blocked(body.key, False)
+    return result
+
+
+@router.post("/key/{key}/reset_spend")
+async def reset_key_spend(key: str, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    services = _services(request)
+    entity = await services.keys.get(key)
+    if not caller.is_admin:
+        raise ApiError(403, "only a proxy admin or an admin of the key's team may reset its spend", "permission_error")
+    result: dict[str, Any] = await services.resets.reset(
+        entity, body.reset_to, body.budget_duration, caller.actor, body.reason or ""
+    )
+    result["key"] = key
+    return result

@@ -1,0 +1,62 @@
+"""The ASGI app factory: admin API (FastAPI), LLM routes (plain Starlette), health, demo upstream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+
+from ledgergate import __version__
+from ledgergate.api.admin import keys as key_routes
+from ledgergate.api.admin import spend as spend_routes
+from ledgergate.api.errors import install_error_handlers
+from ledgergate.api.llm_routes import llm_routes
+from ledgergate.container import Container
+from ledgergate.upstream.mock_provider import create_mock_provider_app
+
+DEMO_UPSTREAM_PREFIX = "/demo-upstream"
+
+
+def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: bool = False) -> FastAPI:
+    """Build the app; the container is created at start-up (migrations, writer) and closed at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = await container_factory()
+        app.state.container = container
+        try:
+            yield
+        finally:
+            await container.aclose()
+
+    app = FastAPI(title="ledgergate", version=__version__, lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(key_routes.router)
+    app.include_router(spend_routes.router)
+    for route in llm_routes():
+        app.router.routes.append(route)
+
+    async def liveliness(_: Request) -> Response:
+        return Response(orjson.dumps({"status": "healthy"}), media_type="application/json")
+
+    async def readiness(request: Request) -> Response:
+        container: Container = request.app.state.container
+        try:
+            async with container.engine.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+        except Exception as exc:
+            body = {"status": "unhealthy", "db": f"error: {type(exc).__name__}"}
+            return Response(orjson.dumps(body), status_code=503, media_type="application/json")
+        body = {"status": "healthy", "db": "connected", "version": __version__}
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    app.add_route("/health/liveliness", liveliness, methods=["GET"], include_in_schema=False)
+    app.add_route("/health/readiness", readiness, methods=["GET"], include_in_schema=False)
+    if demo:
+        app.router.routes.append(Mount(DEMO_UPSTREAM_PREFIX, create_mock_provider_app()))
+    return app

@@ -1,0 +1,91 @@
+"""Who is calling: the master key (proxy admin) or a virtual key, with its role."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+
+from starlette.requests import Request
+
+from ledgergate.api.errors import ApiError
+from ledgergate.domain.charging import EntityType
+from ledgergate.domain.entities import Entity
+from ledgergate.domain.ports import Clock
+from ledgergate.services.directory import Directory
+
+
+class Role(StrEnum):
+    PROXY_ADMIN = "proxy_admin"
+    PROXY_ADMIN_VIEWER = "proxy_admin_viewer"
+    INTERNAL_USER = "internal_user"
+    INTERNAL_USER_VIEWER = "internal_user_viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    key: Entity  # the calling key (a synthetic one for the master key)
+    is_master: bool = False
+
+    @property
+    def actor(self) -> str:
+        if self.is_master:
+            return "master_key"
+        return f"key:{self.key.alias or self.key.id[:12]}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.PROXY_ADMIN
+
+    @property
+    def can_read_all(self) -> bool:
+        return self.role in (Role.PROXY_ADMIN, Role.PROXY_ADMIN_VIEWER)
+
+
+def bearer_secret(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return header.strip() or None
+    return request.headers.get("x-api-key") or request.headers.get("api-key")
+
+
+class Authenticator:
+    def __init__(self, directory: Directory, clock: Clock, master_key: str | None) -> None:
+        self._directory = directory
+        self._clock = clock
+        self._master_key = master_key
+        self._master_entity = (
+            Entity(EntityType.KEY, hashlib.sha256(master_key.encode()).hexdigest(), alias="master_key")
+            if master_key
+            else None
+        )
+
+    async def principal(self, request: Request) -> Principal:
+        secret = bearer_secret(request)
+        if secret is None:
+            raise ApiError(401, "missing API key: send 'Authorization: Bearer sk-...'", "authentication_error")
+        if self._master_key and self._master_entity and hmac.compare_digest(secret, self._master_key):
+            return Principal(Role.PROXY_ADMIN, self._master_entity, is_master=True)
+        key = await self._directory.get(EntityType.KEY, hashlib.sha256(secret.encode()).hexdigest())
+        if key is None:
+            raise ApiError(401, "invalid API key", "authentication_error")
+        if key.blocked:
+            raise ApiError(401, f"key {key.display_name()!r} is blocked", "authentication_error")
+        if key.is_expired(self._clock.now_s()):
+            raise ApiError(401, f"key {key.display_name()!r} has expired", "authentication_error")
+        return Principal(await self._role_of(key), key)
+
+    async def _role_of(self, key: Entity) -> Role:
+        if key.user_id:
+            user = await self._directory.get(EntityType.USER, key.user_id)
+            if user is not None:
+                try:
+                    return Role(user.extra.get("user_role", Role.INTERNAL_USER))
+                except ValueError:
+                    return Role.INTERNAL_USER
+        return Role.INTERNAL_USER

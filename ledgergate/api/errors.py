@@ -1,0 +1,90 @@
+"""Every error leaves as ``{"error": {"message", "type", "param", "code"}}``; no input produces a 5xx."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from ledgergate.domain.errors import InvalidInput
+from ledgergate.services.errors import ServiceError
+from ledgergate.storage.sql.entities import EntityConflict
+
+log = logging.getLogger("ledgergate.api")
+
+
+def error_body(message: str, error_type: str, status: int, param: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": str(status), **extra}}
+
+
+def error_response(
+    status: int,
+    message: str,
+    error_type: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    return Response(
+        orjson.dumps(error_body(message, error_type, status, param, **extra)),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+class ApiError(Exception):
+    """Raised by the HTTP layer only (auth, malformed requests); services raise ``ServiceError``."""
+
+    def __init__(self, status: int, message: str, error_type: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        self.param = param
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> Response:
+        return error_response(exc.status, exc.message, exc.error_type, exc.param)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> Response:
+        return error_response(exc.status_code, exc.message, exc.error_type, exc.param)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid_input(_: Request, exc: InvalidInput) -> Response:
+        return error_response(400, f"{exc.field}: {exc.message}", "invalid_request_error", exc.field)
+
+    @app.exception_handler(EntityConflict)
+    async def _conflict(_: Request, exc: EntityConflict) -> Response:
+        return error_response(409, str(exc), "conflict_error")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        field = _field_name(tuple(first.get("loc", ())))
+        details = "; ".join(f"{_field_name(tuple(e.get('loc', ())))}: {e.get('msg')}" for e in errors[:5])
+        return error_response(400, details, "invalid_request_error", field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        error_type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return error_response(exc.status_code, str(exc.detail), error_type)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "internal error; see the gateway log", "internal_error")

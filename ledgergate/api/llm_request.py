@@ -1,0 +1,96 @@
+"""Reading an LLM request: the few fields governance needs, without re-serialising bodies it need not touch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from ledgergate.api.errors import ApiError
+
+
+@dataclass(slots=True)
+class ParsedRequest:
+    body: bytes
+    payload: dict[str, Any]
+    model: str
+    stream: bool
+    n: int
+    requested_max_tokens: int | None
+    max_tokens_field: str  # "max_tokens" or "max_completion_tokens": the one to clamp
+    customer_id: str | None
+    client_tags: tuple[str, ...]
+    client_wants_usage: bool
+
+
+def _positive_int(payload: dict[str, Any], field: str) -> int | None:
+    value = payload.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ApiError(400, f"{field}: must be a positive integer, got {value!r}", "invalid_request_error", field)
+    return value
+
+
+def _client_tags(request: Request, payload: dict[str, Any]) -> tuple[str, ...]:
+    tags: list[str] = []
+    metadata = payload.get("metadata")
+    if isinstance(metadata, dict):
+        body_tags = metadata.get("tags")
+        if isinstance(body_tags, list):
+            tags.extend(tag for tag in body_tags if isinstance(tag, str) and tag)
+    header = request.headers.get("x-ledgergate-tags")
+    if header:
+        tags.extend(tag.strip() for tag in header.split(",") if tag.strip())
+    return tuple(tags)
+
+
+async def parse_llm_request(request: Request) -> ParsedRequest:
+    body = await request.body()
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}", "invalid_request_error") from exc
+    if not isinstance(payload, dict):
+        raise ApiError(400, "request body must be a JSON object", "invalid_request_error")
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "model: required, a string naming a configured model", "invalid_request_error", "model")
+    stream = payload.get("stream") is True
+    n = _positive_int(payload, "n") or 1
+    max_completion = _positive_int(payload, "max_completion_tokens")
+    max_tokens = _positive_int(payload, "max_tokens")
+    user = payload.get("user")
+    stream_options = payload.get("stream_options")
+    wants_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
+    return ParsedRequest(
+        body=body,
+        payload=payload,
+        model=model,
+        stream=stream,
+        n=n,
+        requested_max_tokens=max_completion or max_tokens,
+        max_tokens_field="max_completion_tokens" if max_completion is not None else "max_tokens",
+        customer_id=user if isinstance(user, str) and user else None,
+        client_tags=_client_tags(request, payload),
+        client_wants_usage=wants_usage,
+    )
+
+
+def upstream_body(
+    parsed: ParsedRequest, upstream_model: str, max_tokens_to_send: int | None, inject_usage: bool
+) -> bytes:
+    """The body sent upstream: the client's bytes unless something must change (model name, cap, usage)."""
+    changes: dict[str, Any] = {}
+    if upstream_model != parsed.model:
+        changes["model"] = upstream_model
+    if max_tokens_to_send is not None and max_tokens_to_send != parsed.requested_max_tokens:
+        changes[parsed.max_tokens_field] = max_tokens_to_send
+    if inject_usage and not parsed.client_wants_usage:
+        options = parsed.payload.get("stream_options")
+        changes["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    if not changes:
+        return parsed.body
+    return orjson.dumps({**parsed.payload, **changes})

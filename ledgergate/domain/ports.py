@@ -1,0 +1,70 @@
+"""The interfaces the services need from the outside world; adapters in ``storage`` implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from ledgergate.domain.admission import BudgetMode, CounterKey, CounterLine, Decision, LineState
+from ledgergate.domain.charging import EntityRef
+from ledgergate.domain.ledger import Adjustment, SpendRecord
+
+
+class Clock(Protocol):
+    def now_s(self) -> float:
+        """Seconds since the epoch, UTC."""
+        ...
+
+
+CounterLoader = Callable[[Sequence[CounterKey], Sequence[int]], Awaitable[Sequence[int]]]
+"""Computes counters' spend from the ledger: (keys, their period ends) -> spent nanos, in order."""
+
+
+class Counters(Protocol):
+    """Spent and held nanos per window period; a cache of the ledger that admission reads and writes atomically."""
+
+    async def try_hold(
+        self,
+        hold_id: str,
+        lines: Sequence[CounterLine],
+        max_cost_nanos: int,
+        min_cost_nanos: int,
+        mode: BudgetMode,
+        expires_at_s: float,
+        loader: CounterLoader,
+    ) -> Decision:
+        """Check every line and place the hold on all of them, or on none: one atomic step.
+
+        Lines whose counter is absent (new period, restart, lost cache) are first computed with ``loader``.
+        """
+        ...
+
+    async def settle(self, hold_id: str, lines: Sequence[CounterLine], cost_nanos: int) -> None:
+        """Turn the hold into ``cost_nanos`` of spend (also after the hold expired); repeat-safe per hold id."""
+        ...
+
+    async def release(self, hold_id: str) -> None:
+        """Drop the hold without spend (upstream error before any output)."""
+        ...
+
+    async def adjust(self, line: CounterLine, delta_nanos: int, loader: CounterLoader) -> LineState:
+        """Add ``delta_nanos`` to one counter (an admin adjustment already written to the ledger)."""
+        ...
+
+    async def read(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[LineState]: ...
+
+    async def held_count(self) -> int: ...
+
+
+class Ledger(Protocol):
+    async def append(self, record: SpendRecord) -> None:
+        """Durably store ``record`` (group commit); returns once committed. Idempotent on ``request_id``."""
+        ...
+
+    async def add_adjustment(self, adjustment: Adjustment) -> None: ...
+
+    async def window_sums(self, keys: Sequence[CounterKey], period_ends_s: Sequence[int]) -> list[int]:
+        """Ledger spend of each counter: charges in its period plus its adjustments (a ``CounterLoader``)."""
+        ...
+
+    async def lifetime_spend(self, entity: EntityRef) -> int: ...

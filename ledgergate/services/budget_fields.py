@@ -1,0 +1,38 @@
+"""Applying the budget fields every entity accepts (max_budget, budget_duration, budget_limits, soft_budget)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ledgergate.domain.entities import Entity
+from ledgergate.domain.windows import ensure_distinct, parse_max_budget, parse_windows
+
+BUDGET_FIELDS = ("max_budget", "budget_duration", "budget_limits", "soft_budget")
+
+
+def apply_budget_fields(entity: Entity, fields: Mapping[str, Any]) -> Entity:
+    """Return ``entity`` with the budget fields present in ``fields`` applied (absent ones unchanged).
+
+    ``max_budget: null`` removes the primary window; the result is validated as a whole (no duplicates).
+    """
+    primary = entity.primary_window
+    limits = entity.budget_limits
+    if "max_budget" in fields or "budget_duration" in fields:
+        max_budget = fields.get("max_budget", _usd_or_none(primary.max_budget_nanos) if primary else None)
+        duration = fields.get("budget_duration", primary.duration.text if primary and primary.duration else None)
+        primary, _ = parse_windows(max_budget, duration)
+    if "budget_limits" in fields:
+        _, limits = parse_windows(budget_limits=fields["budget_limits"])
+    ensure_distinct([primary, *limits] if primary else list(limits), "budget_limits")
+    soft = entity.soft_budget_nanos
+    if "soft_budget" in fields:
+        value = fields["soft_budget"]
+        soft = None if value is None else parse_max_budget(value, "soft_budget")
+    return entity.updated(primary_window=primary, budget_limits=limits, soft_budget_nanos=soft)
+
+
+def _usd_or_none(nanos: int | None) -> str | None:
+    if nanos is None:
+        return None
+    return f"{nanos // 1_000_000_000}.{nanos % 1_000_000_000:09d}"

@@ -1,0 +1,217 @@
+"""Where a request is charged: who pays, the hold placed before forwarding, and the settlement after.
+
+``admit`` and ``settle`` share one ``Ticket``: the charge targets and counter lines are computed once, by
+``charge_targets``, so the budget check and the charge can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ledgergate.deployments import Deployment
+from ledgergate.domain.admission import Admitted, BudgetMode, CounterKey, CounterLine, LineState
+from ledgergate.domain.charging import EntityRef, EntityType, RequestParties, charge_targets, request_tags
+from ledgergate.domain.entities import Entity
+from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.ports import Clock, Counters, Ledger
+from ledgergate.domain.pricing import Usage, cost_nanos, max_cost_nanos, output_tokens_affordable
+from ledgergate.domain.windows import PeriodClock, Window
+from ledgergate.services.directory import Directory
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCall:
+    """What the route extracted from one LLM request."""
+
+    request_id: str
+    route: str
+    model: str
+    deployment: Deployment
+    input_tokens_bound: int  # an upper bound of the prompt's tokens (see docs/decisions/0002)
+    requested_max_tokens: int | None
+    n: int = 1
+    customer_id: str | None = None
+    client_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    call: LlmCall
+    key: Entity
+    parties: RequestParties
+    targets: tuple[EntityRef, ...]
+    lines: tuple[CounterLine, ...]
+    hold_nanos: int
+    max_tokens_to_send: int | None  # set when the upstream must be capped (strict mode)
+    charged_at_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A window that refused the request, with what the 429 body shows."""
+
+    entity: EntityRef
+    entity_name: str
+    window: Window
+    state: LineState
+    reset_at_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntityBlocked:
+    entity: EntityRef
+    reason: str
+
+
+class RequestCharger:
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        counters: Counters,
+        ledger: Ledger,
+        clock: Clock,
+        periods: PeriodClock,
+        mode: BudgetMode,
+        hold_ttl_s: float,
+        allow_client_tags: bool,
+        global_windows: tuple[Window, ...] = (),
+    ) -> None:
+        self._directory = directory
+        self._counters = counters
+        self._ledger = ledger
+        self._clock = clock
+        self._periods = periods
+        self._mode = mode
+        self._hold_ttl_s = hold_ttl_s
+        self._allow_client_tags = allow_client_tags
+        self._global_windows = global_windows
+
+    async def parties_of(self, key: Entity, call: LlmCall) -> RequestParties:
+        team = await self._directory.get(EntityType.TEAM, key.team_id) if key.team_id else None
+        return RequestParties(
+            key_id=key.id,
+            user_id=key.user_id,
+            team_id=key.team_id,
+            team_organization_id=team.organization_id if team else None,
+            key_organization_id=key.organization_id,
+            customer_id=call.customer_id,
+            key_tags=key.tags,
+            team_tags=team.tags if team else (),
+            client_tags=call.client_tags,
+            allow_client_tags=self._allow_client_tags,
+            has_global_budget=bool(self._global_windows),
+        )
+
+    async def _target_entity(self, key: Entity, target: EntityRef) -> Entity | None:
+        if target.type is EntityType.KEY:
+            return key
+        if target.type is EntityType.GLOBAL:
+            return Entity(EntityType.GLOBAL, target.id, budget_limits=self._global_windows, alias="proxy")
+        return await self._directory.get(target.type, target.id)
+
+    async def admit(self, key: Entity, call: LlmCall) -> Ticket | Refusal | EntityBlocked:
+        """Place a hold for the request's maximum cost on every window of every target, or refuse."""
+        now_s = self._clock.now_s()
+        parties = await self.parties_of(key, call)
+        targets = charge_targets(parties)
+        lines: list[CounterLine] = []
+        owners: list[tuple[Entity, Window]] = []
+        for target in targets:
+            entity = await self._target_entity(key, target)
+            if entity is None:
+                continue
+            if entity.blocked and target.type in (EntityType.TEAM, EntityType.CUSTOMER, EntityType.USER):
+                return EntityBlocked(target, f"{target.type.value} {entity.display_name()!r} is blocked")
+            for window in await self._directory.effective_windows(entity):
+                start_s, end_s = self._periods.bounds(window, now_s)
+                lines.append(CounterLine(_counter_key(target, window, start_s), window.max_budget_nanos, end_s))
+                owners.append((entity, window))
+        deployment = call.deployment
+        output_cap = call.requested_max_tokens or deployment.max_output_tokens
+        max_cost = max_cost_nanos(call.input_tokens_bound, output_cap, call.n, deployment.prices)
+        min_cost = max_cost_nanos(call.input_tokens_bound, 1, call.n, deployment.prices)
+        decision = await self._counters.try_hold(
+            call.request_id,
+            lines,
+            max_cost,
+            min_cost,
+            self._mode,
+            now_s + self._hold_ttl_s,
+            self._ledger.window_sums,
+        )
+        if not isinstance(decision, Admitted):
+            entity, window = owners[decision.line_index]
+            line = lines[decision.line_index]
+            return Refusal(entity.ref, entity.display_name(), window, decision.state, line.period_end_s)
+        max_tokens_to_send = None
+        if self._mode is BudgetMode.STRICT:
+            # The upstream must never generate more than the hold pays for.
+            max_tokens_to_send = output_cap
+            if decision.hold_nanos < max_cost:
+                max_tokens_to_send = min(
+                    output_cap,
+                    output_tokens_affordable(decision.hold_nanos, call.input_tokens_bound, call.n, deployment.prices),
+                )
+        return Ticket(
+            call=call,
+            key=key,
+            parties=parties,
+            targets=targets,
+            lines=tuple(lines),
+            hold_nanos=decision.hold_nanos,
+            max_tokens_to_send=max_tokens_to_send,
+            charged_at_us=int(now_s * 1_000_000),
+        )
+
+    async def settle(self, ticket: Ticket, usage: Usage | None, status: RequestStatus) -> SpendRecord:
+        """Write the spend record (durably, before the response completes), then turn the hold into spend."""
+        usage = usage or Usage()
+        cost = cost_nanos(usage, ticket.call.deployment.prices)
+        parties = ticket.parties
+        record = SpendRecord(
+            request_id=ticket.call.request_id,
+            key_id=ticket.key.id,
+            targets=ticket.targets,
+            model=ticket.call.model,
+            deployment_id=ticket.call.deployment.deployment_id,
+            route=ticket.call.route,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost_nanos=cost,
+            status=status,
+            charged_at_us=ticket.charged_at_us,
+            ended_at_us=int(self._clock.now_s() * 1_000_000),
+            user_id=parties.user_id,
+            team_id=parties.team_id,
+            organization_id=parties.team_organization_id or parties.key_organization_id,
+            customer_id=parties.customer_id,
+            tags=request_tags(parties),
+        )
+        try:
+            await self._ledger.append(record)
+        except BaseException:
+            # Without a durable record there is no charge: free the hold rather than pin the budget.
+            await self._counters.release(ticket.call.request_id)
+            raise
+        await self._counters.settle(ticket.call.request_id, ticket.lines, cost)
+        return record
+
+    async def window_states(self, entity: Entity, windows: Sequence[Window]) -> list[tuple[LineState, int]]:
+        """Current (spent, held) and reset instant of each window, for views and resets."""
+        now_s = self._clock.now_s()
+        lines = []
+        for window in windows:
+            start_s, end_s = self._periods.bounds(window, now_s)
+            lines.append(CounterLine(_counter_key(entity.ref, window, start_s), window.max_budget_nanos, end_s))
+        states = await self._counters.read(lines, self._ledger.window_sums)
+        return [(state, line.period_end_s) for state, line in zip(states, lines, strict=True)]
+
+    def counter_line(self, entity: EntityRef, window: Window) -> CounterLine:
+        start_s, end_s = self._periods.bounds(window, self._clock.now_s())
+        return CounterLine(_counter_key(entity, window, start_s), window.max_budget_nanos, end_s)
+
+
+def _counter_key(target: EntityRef, window: Window, start_s: int) -> CounterKey:
+    return CounterKey(target.type.value, target.id, window.key, start_s)

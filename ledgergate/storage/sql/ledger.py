@@ -1,0 +1,164 @@
+"""The SQL ledger: spend records written by one group-commit writer, adjustments, and counter rebuild sums."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ledgergate.domain.admission import CounterKey
+from ledgergate.domain.charging import EntityRef
+from ledgergate.domain.ledger import Adjustment, SpendRecord
+from ledgergate.storage.sql.tables import spend_adjustments, spend_charges, spend_records
+
+_MAX_BATCH = 1000
+
+
+class SqlLedger:
+    """Appends are batched: every record waiting when a transaction starts shares its commit (group commit).
+
+    ``append`` returns only after the commit, so a response is never completed before its record is durable.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._pending: list[tuple[SpendRecord, asyncio.Future[None]]] = []
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop(), name="ledger-group-commit")
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wakeup.set()
+        if self._writer is not None:
+            await self._writer
+            self._writer = None
+
+    async def append(self, record: SpendRecord) -> None:
+        if self._writer is None:
+            raise RuntimeError("ledger writer not started")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        self._wakeup.set()
+        await asyncio.shield(future)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+                try:
+                    async with self._engine.begin() as connection:
+                        await self._write_batch(connection, [record for record, _ in batch])
+                except Exception as exc:  # every waiter learns of the failure; none is silently dropped
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                            future.exception()
+                    continue
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+            if self._closing:
+                return
+
+    async def _write_batch(self, connection: AsyncConnection, records: list[SpendRecord]) -> None:
+        rows = [_record_row(record) for record in records]
+        charges = [
+            {
+                "request_id": record.request_id,
+                "entity_type": target.type.value,
+                "entity_id": target.id,
+                "cost_nanos": record.cost_nanos,
+                "charged_at_us": record.charged_at_us,
+            }
+            for record in records
+            for target in record.targets
+        ]
+        await connection.execute(self._insert(spend_records).on_conflict_do_nothing(), rows)
+        if charges:
+            await connection.execute(self._insert(spend_charges).on_conflict_do_nothing(), charges)
+
+    async def add_adjustment(self, adjustment: Adjustment) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                spend_adjustments.insert(),
+                {
+                    "adjustment_id": adjustment.adjustment_id,
+                    "entity_type": adjustment.entity.type.value,
+                    "entity_id": adjustment.entity.id,
+                    "window": adjustment.window,
+                    "period_start_s": adjustment.period_start_s,
+                    "previous_nanos": adjustment.previous_nanos,
+                    "new_nanos": adjustment.new_nanos,
+                    "delta_nanos": adjustment.delta_nanos,
+                    "actor": adjustment.actor,
+                    "reason": adjustment.reason,
+                    "created_at_us": adjustment.created_at_us,
+                },
+            )
+
+    async def window_sums(self, keys: Sequence[CounterKey], period_ends_s: Sequence[int]) -> list[int]:
+        sums: list[int] = []
+        async with self._engine.connect() as connection:
+            for key, end_s in zip(keys, period_ends_s, strict=True):
+                charged = await connection.scalar(
+                    select(func.coalesce(func.sum(spend_charges.c.cost_nanos), 0)).where(
+                        spend_charges.c.entity_type == key.entity_type,
+                        spend_charges.c.entity_id == key.entity_id,
+                        spend_charges.c.charged_at_us >= key.period_start_s * 1_000_000,
+                        spend_charges.c.charged_at_us < end_s * 1_000_000,
+                    )
+                )
+                adjusted = await connection.scalar(
+                    select(func.coalesce(func.sum(spend_adjustments.c.delta_nanos), 0)).where(
+                        spend_adjustments.c.entity_type == key.entity_type,
+                        spend_adjustments.c.entity_id == key.entity_id,
+                        spend_adjustments.c.window == key.window,
+                        spend_adjustments.c.period_start_s == key.period_start_s,
+                    )
+                )
+                sums.append(int(charged or 0) + int(adjusted or 0))
+        return sums
+
+    async def lifetime_spend(self, entity: EntityRef) -> int:
+        async with self._engine.connect() as connection:
+            total = await connection.scalar(
+                select(func.coalesce(func.sum(spend_charges.c.cost_nanos), 0)).where(
+                    spend_charges.c.entity_type == entity.type.value,
+                    spend_charges.c.entity_id == entity.id,
+                )
+            )
+        return int(total or 0)
+
+
+def _record_row(record: SpendRecord) -> dict[str, Any]:
+    return {
+        "request_id": record.request_id,
+        "key_id": record.key_id,
+        "user_id": record.user_id,
+        "team_id": record.team_id,
+        "organization_id": record.organization_id,
+        "customer_id": record.customer_id,
+        "tags": orjson.dumps(list(record.tags)).decode(),
+        "model": record.model,
+        "deployment_id": record.deployment_id,
+        "route": record.route,
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "cost_nanos": record.cost_nanos,
+        "status": record.status.value,
+        "charged_at_us": record.charged_at_us,
+        "ended_at_us": record.ended_at_us,
+    }
