@@ -64,7 +64,7 @@ async def _worker(host: str, port: int, request: bytes, deadline: float, timeout
             if length:
                 await asyncio.wait_for(reader.readexactly(length), timeout_s)
             tally.latencies_ns.append(time.perf_counter_ns() - started)
-            if not head[9:10] == b"2":  # b"HTTP/1.1 200": the status's first digit
+            if head[9:10] != b"2":  # b"HTTP/1.1 200": the status's first digit
                 tally.non_2xx += 1
             if closing:
                 writer.close()

@@ -19,6 +19,7 @@ from ledgergate.domain.admission import BudgetMode
 from ledgergate.domain.ports import Clock, Counters
 from ledgergate.domain.windows import PeriodClock, parse_windows
 from ledgergate.services.directory import Directory
+from ledgergate.services.entity_admin import EntityAdmin
 from ledgergate.services.keys import KeyService
 from ledgergate.services.request_charging import RequestCharger
 from ledgergate.services.router import ModelRouter
@@ -54,6 +55,7 @@ class Container:
     resets: SpendResets
     views: EntityViews
     spend: SpendQueries
+    entity_admin: EntityAdmin
 
     async def aclose(self) -> None:
         await self.ledger.close()
@@ -103,6 +105,7 @@ async def build_container(
     )
     views = EntityViews(directory, charger, ledger.lifetime_spend)
     deployments = _resolve_demo(config.deployments, demo_base_url)
+    keys = KeyService(directory, views, clock)
     return Container(
         config=dataclasses.replace(config, deployments=deployments),
         clock=clock,
@@ -115,8 +118,9 @@ async def build_container(
         authenticator=Authenticator(directory, clock, settings.master_key),
         router=ModelRouter(deployments),
         upstream=UpstreamClient(),
-        keys=KeyService(directory, views, clock),
+        keys=keys,
         resets=SpendResets(directory, charger, counters, ledger, clock),
         views=views,
         spend=SpendQueries(engine),
+        entity_admin=EntityAdmin.build(directory, store, views, keys, clock),
     )

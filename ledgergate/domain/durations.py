@@ -22,6 +22,8 @@ FIXED_UNIT_CYCLE = {"s": 60, "m": 60, "h": 24}
 # Multi-day, multi-week and multi-month periods count from a fixed Monday so every node agrees.
 ANCHOR_DATE = date(2000, 1, 3)
 ANCHOR_YEAR = 2000
+MAX_PERIOD_DAYS = 36_600
+MAX_PERIOD_MONTHS = 1_200
 _PATTERN = re.compile(r"([1-9][0-9]{0,5})(s|m|h|d|w|mo)")
 
 
@@ -71,6 +73,12 @@ def parse_duration(text: object) -> Duration:
     if cycle is not None and cycle % count != 0:
         divisors = ", ".join(str(d) for d in range(1, cycle + 1) if cycle % d == 0)
         raise DurationError(f"{text!r}: periods count from midnight, so {unit} must divide {cycle} ({divisors})")
+    if unit == "h" and count == 24:
+        # On a 25-hour DST day "24h" from midnight would leave a one-hour stub; it means the local day.
+        count, unit = 1, "d"
+    days = count * {"d": 1, "w": 7}.get(unit, 0)
+    if days > MAX_PERIOD_DAYS or (unit == "mo" and count > MAX_PERIOD_MONTHS):
+        raise DurationError(f"{text!r}: a period may last at most 100 years")
     return Duration(count=count, unit=unit, text=resolved)
 
 

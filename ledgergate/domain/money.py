@@ -6,6 +6,7 @@ import math
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 NANOS_PER_USD = 1_000_000_000
+MAX_NANOS = 2**63 - 1  # what a signed 64-bit counter (SQL BIGINT, Redis integer) can hold
 _NANO = Decimal(1).scaleb(-9)
 
 
@@ -33,7 +34,10 @@ def usd_to_nanos(amount_usd: float | int | str | Decimal) -> int:
             raise MoneyError(f"not a number: {amount_usd!r}") from exc
         if not value.is_finite():
             raise MoneyError("amount must be a finite number")
-    return int((value / _NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    try:
+        return int((value / _NANO).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    except InvalidOperation as exc:
+        raise MoneyError(f"amount out of range: {amount_usd!r}") from exc
 
 
 def nanos_to_usd(amount_nanos: int) -> float:

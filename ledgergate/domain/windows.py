@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal, InvalidOperation
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from ledgergate.domain.durations import Duration, DurationError, parse_duration, period_of
 from ledgergate.domain.errors import InvalidInput
-from ledgergate.domain.money import MoneyError, usd_to_nanos
+from ledgergate.domain.money import MAX_NANOS, NANOS_PER_USD, MoneyError, usd_to_nanos
 
 LIFETIME = "lifetime"
 LIFETIME_PERIOD_START_S = 0
@@ -46,11 +47,14 @@ def parse_max_budget(value: object, field: str) -> int:
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(field, "must be a finite number of USD >= 0")
     try:
+        # The sign is checked before rounding: -1e-12 is a negative budget, not a zero one.
+        if Decimal(repr(value) if isinstance(value, float) else value) < 0:
+            raise InvalidInput(field, f"must be >= 0, got {value!r}")
         nanos = usd_to_nanos(value)
-    except MoneyError as exc:
+    except (MoneyError, InvalidOperation) as exc:
         raise InvalidInput(field, f"must be a finite number of USD >= 0 ({exc})") from exc
-    if nanos < 0:
-        raise InvalidInput(field, f"must be >= 0, got {value!r}")
+    if nanos > MAX_NANOS:
+        raise InvalidInput(field, f"is too large (at most {MAX_NANOS // NANOS_PER_USD} USD)")
     return nanos
 
 
@@ -131,7 +135,10 @@ def find_window(windows: Sequence[Window], budget_duration: str | None) -> Windo
     """The window an admin names by duration (any spelling of it); the primary window when none is named."""
     if budget_duration is None:
         return windows[0] if windows else None
-    wanted = parse_duration(budget_duration).canonical
+    try:
+        wanted = parse_duration(budget_duration).canonical
+    except DurationError as exc:
+        raise InvalidInput("budget_duration", str(exc)) from exc
     for window in windows:
         if window.key == wanted:
             return window

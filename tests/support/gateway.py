@@ -31,13 +31,20 @@ CHAT_INPUT_NANOS_PER_TOKEN = 1_000
 CHAT_OUTPUT_NANOS_PER_TOKEN = 2_000
 CHAT_MAX_OUTPUT_TOKENS = 64
 # Free input makes a request's maximum cost (max_tokens x output price) equal to its actual cost when the
-# fake upstream is told to generate exactly max_tokens: budgets can then be sized in whole requests.
+# fake upstream generates exactly max_tokens (it does for max_tokens <= 16): budgets can be sized in requests.
 FLAT_MODEL = "flat-output"
 FLAT_OUTPUT_NANOS_PER_TOKEN = 2_000
 EMBEDDING_MODEL = "text-embedding-3-small"
 EMBEDDING_INPUT_NANOS_PER_TOKEN = 100
-SLOW_MODEL = "gpt-timeout"  # its upstream read timeout is SLOW_MODEL_TIMEOUT_S
+# The gateway does not forward client headers upstream, so the fake's x-mock-* controls are set per deployment
+# (litellm_params.extra_headers). These deployments are priced like FLAT_MODEL.
+FAILING_MODEL = "gpt-upstream-500"  # the upstream answers 500
+SLOW_MODEL = "gpt-timeout"  # the upstream takes SLOW_MODEL_LATENCY_MS, longer than the deployment's timeout
 SLOW_MODEL_TIMEOUT_S = 0.3
+SLOW_MODEL_LATENCY_MS = 1500
+DRIP_MODEL = "gpt-drip"  # streams DRIP_MODEL_TOKENS tokens, one every DRIP_MODEL_CHUNK_DELAY_MS
+DRIP_MODEL_TOKENS = 40
+DRIP_MODEL_CHUNK_DELAY_MS = 50
 DEAD_MODEL = "gpt-unreachable"  # points at a loopback port nobody listens on
 
 
@@ -62,15 +69,26 @@ def gateway_config(upstream_base_url: str, database_url: str, budget_mode: Budge
             },
         }
 
+    drip_headers = {
+        "x-mock-completion-tokens": str(DRIP_MODEL_TOKENS),
+        "x-mock-chunk-delay-ms": str(DRIP_MODEL_CHUNK_DELAY_MS),
+    }
     return {
         "model_list": [
             deployment(CHAT_MODEL, "openai/gpt-4o-mini", 1e-6, 2e-6),
             deployment(FLAT_MODEL, "openai/mock-gpt", 0, 2e-6),
             deployment(EMBEDDING_MODEL, "openai/mock-embedding", 1e-7, 0),
-            deployment(SLOW_MODEL, "openai/mock-gpt", 1e-6, 2e-6, timeout=SLOW_MODEL_TIMEOUT_S),
+            deployment(FAILING_MODEL, "openai/mock-gpt", 0, 2e-6, extra_headers={"x-mock-status": "500"}),
             deployment(
-                DEAD_MODEL, "openai/mock-gpt", 1e-6, 2e-6, api_base=f"http://127.0.0.1:{_free_port()}/v1"
+                SLOW_MODEL,
+                "openai/mock-gpt",
+                0,
+                2e-6,
+                timeout=SLOW_MODEL_TIMEOUT_S,
+                extra_headers={"x-mock-latency-ms": str(SLOW_MODEL_LATENCY_MS)},
             ),
+            deployment(DRIP_MODEL, "openai/mock-gpt", 0, 2e-6, extra_headers=drip_headers),
+            deployment(DEAD_MODEL, "openai/mock-gpt", 0, 2e-6, api_base=f"http://127.0.0.1:{_free_port()}/v1"),
         ],
         "general_settings": {
             "master_key": MASTER_KEY,

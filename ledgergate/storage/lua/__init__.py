@@ -1,0 +1,1 @@
+"""Lua scripts run atomically inside Redis by ``ledgergate.storage.redis_counters``."""

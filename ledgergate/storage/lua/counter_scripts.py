@@ -1,0 +1,286 @@
+"""The Lua side of ``RedisCounters``: every read-modify-write of counters and holds is one of these scripts.
+
+Data model (every name starts with the instance's prefix ``P``, e.g. ``lg:{lg}:``):
+
+- ``P c:<type>:<window>:<period_start>:<entity_id>``: a counter, hash ``spent``, ``held`` (nanos), ``tok`` (the
+  incarnation: a fresh token each time the counter is loaded from the ledger), ``ver`` (bumped on every change),
+  ``stale`` (set when a change could not be attributed exactly; see ``RESYNC``). A hash without ``spent`` is a
+  marker left by a settle on an absent counter, not a counter.
+- ``P h:<hold_id>``: a hold, hash ``amt``, ``st`` (``held`` or ``expired``), ``keys`` and ``toks`` (JSON lists:
+  the counters it was placed on and their incarnation at that time). Kept past its expiry so that a late settle
+  still knows which incarnation it was placed on.
+- ``P holds``: sorted set of live hold ids by expiry instant (the injected clock's seconds, passed in ARGV).
+- ``P s:<hold_id>``: settled marker, with a TTL: makes settle repeat-safe.
+
+Money crosses the Lua boundary as decimal strings. Lua numbers are doubles, so the scripts split every amount
+into two exact limbs (value = hi * 1e9 + lo) and only add and compare them: no rounding, however large.
+"""
+
+from __future__ import annotations
+
+_PRELUDE = """
+local BASE = 1000000000
+local function big(s)
+  if not s or s == '' then return {0, 0} end
+  s = tostring(s)
+  local negative = string.sub(s, 1, 1) == '-'
+  if negative then s = string.sub(s, 2) end
+  local n = string.len(s)
+  local hi, lo = 0, tonumber(s)
+  if n > 9 then
+    hi = tonumber(string.sub(s, 1, n - 9))
+    lo = tonumber(string.sub(s, n - 8))
+  end
+  if negative then
+    if lo == 0 then return {-hi, 0} end
+    return {-hi - 1, BASE - lo}
+  end
+  return {hi, lo}
+end
+local function add(a, b)
+  local hi, lo = a[1] + b[1], a[2] + b[2]
+  if lo >= BASE then return {hi + 1, lo - BASE} end
+  return {hi, lo}
+end
+local function neg(a)
+  if a[2] == 0 then return {-a[1], 0} end
+  return {-a[1] - 1, BASE - a[2]}
+end
+local function cmp(a, b)
+  if a[1] ~= b[1] then
+    if a[1] < b[1] then return -1 end
+    return 1
+  end
+  if a[2] ~= b[2] then
+    if a[2] < b[2] then return -1 end
+    return 1
+  end
+  return 0
+end
+local function str(a)
+  if a[1] < 0 then return '-' .. str(neg(a)) end
+  if a[1] == 0 then return string.format('%d', a[2]) end
+  return string.format('%.0f%09d', a[1], a[2])
+end
+local ZERO = {0, 0}
+
+-- Take a live hold off the counters it was placed on (only the incarnation it was placed on: a counter reloaded
+-- since then never counted it) and out of the expiry index. Returns the hold's fields.
+local function unhold(hold_key, zset, hold_id)
+  local f = redis.call('HMGET', hold_key, 'amt', 'st', 'keys', 'toks')
+  if f[2] == 'held' then
+    local minus = str(neg(big(f[1])))
+    local keys, toks = cjson.decode(f[3]), cjson.decode(f[4])
+    for i, key in ipairs(keys) do
+      if redis.call('HGET', key, 'tok') == toks[i] then
+        redis.call('HINCRBY', key, 'held', minus)
+        redis.call('HINCRBY', key, 'ver', 1)
+      end
+    end
+  end
+  redis.call('ZREM', zset, hold_id)
+  return f
+end
+
+-- Expire holds whose instant has passed (bounded per call; every script that admits sweeps first).
+local SWEEP_BATCH = 100
+local function sweep(zset, prefix, now)
+  local due = redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, SWEEP_BATCH)
+  for _, hold_id in ipairs(due) do
+    local hold_key = prefix .. 'h:' .. hold_id
+    unhold(hold_key, zset, hold_id)
+    if redis.call('EXISTS', hold_key) == 1 then redis.call('HSET', hold_key, 'st', 'expired') end
+  end
+  return #due
+end
+"""
+
+TRY_HOLD = (
+    _PRELUDE
+    + """
+-- KEYS: holds zset, hold key, counter keys...   ARGV: prefix, now, hold_id, max_cost, min_cost, mode,
+-- expires_at, hold_key_ttl_s, resync_ok, limit per counter ('' = unlimited)
+local zset, hold_key = KEYS[1], KEYS[2]
+local prefix, now, hold_id = ARGV[1], ARGV[2], ARGV[3]
+sweep(zset, prefix, now)
+local existing = redis.call('HGET', hold_key, 'amt')
+if existing then return {1, existing} end  -- a retried try_hold must not hold twice
+
+local n = #KEYS - 2
+local spent, held = {}, {}
+local missing, stale, vers = {}, {}, {}
+for i = 1, n do
+  local f = redis.call('HMGET', KEYS[i + 2], 'spent', 'held', 'stale', 'ver')
+  if not f[1] then
+    table.insert(missing, i - 1)
+  else
+    spent[i], held[i] = big(f[1]), big(f[2])
+    if f[3] and ARGV[9] == '1' and cmp(held[i], ZERO) == 0 then
+      table.insert(stale, i - 1)
+      table.insert(vers, f[4] or '0')
+    end
+  end
+end
+if #missing > 0 or #stale > 0 then return {0, missing, stale, vers} end
+
+-- The rule of ledgergate.domain.admission.decide, line for line.
+local amount = big(ARGV[4])
+if ARGV[6] == 'standard' then
+  for i = 1, n do
+    local limit = ARGV[9 + i]
+    if limit ~= '' and cmp(add(spent[i], held[i]), big(limit)) >= 0 then
+      return {2, i - 1, str(spent[i]), str(held[i])}
+    end
+  end
+else
+  local tightest, tightest_i = nil, nil
+  for i = 1, n do
+    local limit = ARGV[9 + i]
+    if limit ~= '' then
+      local headroom = add(big(limit), neg(add(spent[i], held[i])))
+      if tightest == nil or cmp(headroom, tightest) < 0 then tightest, tightest_i = headroom, i end
+    end
+  end
+  if tightest ~= nil then
+    if cmp(tightest, ZERO) <= 0 or cmp(tightest, big(ARGV[5])) < 0 then
+      return {2, tightest_i - 1, str(spent[tightest_i]), str(held[tightest_i])}
+    end
+    if cmp(tightest, amount) < 0 then amount = tightest end
+  end
+end
+
+local amt = str(amount)
+local keys, toks = {}, {}
+for i = 1, n do
+  local key = KEYS[i + 2]
+  redis.call('HINCRBY', key, 'held', amt)
+  redis.call('HINCRBY', key, 'ver', 1)
+  keys[i], toks[i] = key, redis.call('HGET', key, 'tok')
+end
+redis.call('HSET', hold_key, 'amt', amt, 'st', 'held', 'keys', cjson.encode(keys), 'toks', cjson.encode(toks))
+redis.call('EXPIRE', hold_key, ARGV[8])
+redis.call('ZADD', zset, ARGV[7], hold_id)
+return {1, amt}
+"""
+)
+
+SETTLE = (
+    _PRELUDE
+    + """
+-- KEYS: holds zset, hold key, settled key, counter keys...   ARGV: hold_id, cost, settled_ttl_s,
+-- marker ttl per counter (0 = none)
+local zset, hold_key, settled_key = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', settled_key) == 1 then return 0 end
+local f = unhold(hold_key, zset, ARGV[1])
+local placed_on = {}
+if f[3] then
+  local keys, toks = cjson.decode(f[3]), cjson.decode(f[4])
+  for i, key in ipairs(keys) do placed_on[key] = toks[i] end
+end
+redis.call('DEL', hold_key)
+local cost = ARGV[2]
+if cost ~= '0' then
+  for i = 4, #KEYS do
+    local key = KEYS[i]
+    local g = redis.call('HMGET', key, 'spent', 'tok')
+    if g[1] then
+      redis.call('HINCRBY', key, 'spent', cost)
+      redis.call('HINCRBY', key, 'ver', 1)
+      -- Loaded after the hold was placed: its ledger snapshot may already hold this record. Keep the higher
+      -- value (fail closed) and have it recomputed when the counter is next quiet.
+      if placed_on[key] ~= g[2] then redis.call('HSET', key, 'stale', '1') end
+    else
+      -- Absent: a load that started before the ledger append may be about to set it without this record.
+      redis.call('HSET', key, 'stale', '1')
+      local ttl = tonumber(ARGV[i])
+      if ttl > 0 and redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
+    end
+  end
+end
+redis.call('SET', settled_key, '1', 'EX', ARGV[3])
+return 1
+"""
+)
+
+RELEASE = (
+    _PRELUDE
+    + """
+-- KEYS: holds zset, hold key   ARGV: hold_id
+unhold(KEYS[2], KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+)
+
+LOAD = """
+-- Create absent counters from ledger sums: set-if-absent, so concurrent loaders never add up.
+-- KEYS: counter keys   ARGV: (spent, ttl_s (0 = none), token) per counter. Returns 1 where this call created it.
+local created = {}
+for i, key in ipairs(KEYS) do
+  local spent, ttl, tok = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
+  if redis.call('HEXISTS', key, 'spent') == 0 then
+    redis.call('HSET', key, 'spent', spent, 'held', '0', 'tok', tok)
+    redis.call('HINCRBY', key, 'ver', 1)
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end
+    created[i] = 1
+  else
+    created[i] = 0
+  end
+end
+return created
+"""
+
+RESYNC = (
+    _PRELUDE
+    + """
+-- Replace a stale counter's spend by a fresh ledger sum, only if nothing touched it since it was seen quiet
+-- (no hold on it, same version): then no request can be half-counted. A new token turns holds placed on the old
+-- incarnation into ambiguous ones, which mark it stale again.
+-- KEYS: counter keys   ARGV: (expected ver, spent, token) per counter
+for i, key in ipairs(KEYS) do
+  local f = redis.call('HMGET', key, 'spent', 'held', 'stale', 'ver')
+  if f[1] and f[3] and (f[4] or '0') == ARGV[3 * i - 2] and cmp(big(f[2]), ZERO) == 0 then
+    redis.call('HSET', key, 'spent', ARGV[3 * i - 1], 'tok', ARGV[3 * i])
+    redis.call('HDEL', key, 'stale')
+    redis.call('HINCRBY', key, 'ver', 1)
+  end
+end
+return 1
+"""
+)
+
+INSPECT = (
+    _PRELUDE
+    + """
+-- KEYS: holds zset, counter keys...   ARGV: prefix, now.  Returns (spent or '', held, stale flag, ver) per counter.
+sweep(KEYS[1], ARGV[1], ARGV[2])
+local out = {}
+for i = 2, #KEYS do
+  local f = redis.call('HMGET', KEYS[i], 'spent', 'held', 'stale', 'ver')
+  out[i - 1] = {f[1] or '', f[2] or '0', f[3] or '', f[4] or '0'}
+end
+return out
+"""
+)
+
+ADJUST = """
+-- KEYS: counter   ARGV: delta, mark_stale ('1'/'0').  Returns {0} if absent, else {1, spent, held}.
+local key = KEYS[1]
+if redis.call('HEXISTS', key, 'spent') == 0 then return {0} end
+if ARGV[1] ~= '0' then redis.call('HINCRBY', key, 'spent', ARGV[1]) end
+redis.call('HINCRBY', key, 'ver', 1)
+if ARGV[2] == '1' then redis.call('HSET', key, 'stale', '1') end
+local f = redis.call('HMGET', key, 'spent', 'held')
+return {1, f[1], f[2] or '0'}
+"""
+
+HELD_COUNT = (
+    _PRELUDE
+    + """
+-- KEYS: holds zset   ARGV: prefix, now.  Returns {expired this call, live holds}.
+local swept = sweep(KEYS[1], ARGV[1], ARGV[2])
+return {swept, redis.call('ZCARD', KEYS[1])}
+"""
+)
+
+SWEEP_BATCH = 100  # keep equal to the Lua SWEEP_BATCH: a full batch means more may be due

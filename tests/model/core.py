@@ -1,0 +1,196 @@
+"""One gateway instance's admission and ledger services over a real SQLite file, with a clock the test moves.
+
+``restart`` drops the engine, the entity cache, the counters and the ledger writer and builds them again over the
+same file: what a process restart looks like to the ledger. The direct SQL sums here are written independently of
+``SqlLedger`` so the model tests compare the counters against the database itself.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledgergate.deployments import Deployment
+from ledgergate.domain.admission import BudgetMode
+from ledgergate.domain.charging import EntityType
+from ledgergate.domain.durations import parse_duration
+from ledgergate.domain.entities import Entity
+from ledgergate.domain.pricing import TokenPrices
+from ledgergate.domain.windows import FAR_FUTURE_S, LIFETIME_PERIOD_START_S, PeriodClock, Window
+from ledgergate.services.directory import Directory
+from ledgergate.services.request_charging import LlmCall, RequestCharger
+from ledgergate.services.spend_reset import SpendResets
+from ledgergate.storage.memory_counters import MemoryCounters
+from ledgergate.storage.sql.engine import create_engine, upgrade_schema
+from ledgergate.storage.sql.entities import SqlEntityStore
+from ledgergate.storage.sql.ledger import SqlLedger
+
+# 2026-01-01T00:00:00Z: every model test starts on a day, hour and minute boundary.
+EPOCH_START_S = 1_767_225_600.0
+INPUT_NANOS_PER_MTOK = 1_500_000  # 1.5 nanos per token: costs round up, so the rounding is exercised
+OUTPUT_NANOS_PER_MTOK = 4_500_000
+MAX_OUTPUT_TOKENS = 800  # the hold's output cap when a request sets no max_tokens
+PRICES = TokenPrices(input_nanos_per_mtok=INPUT_NANOS_PER_MTOK, output_nanos_per_mtok=OUTPUT_NANOS_PER_MTOK)
+DEPLOYMENT = Deployment(
+    model_name="model-test",
+    provider="openai",
+    upstream_model="model-test",
+    api_base="http://127.0.0.1:9",  # never called: these tests stop at the charging service
+    api_key=None,
+    prices=PRICES,
+    max_output_tokens=MAX_OUTPUT_TOKENS,
+    deployment_id="model-test#0",
+)
+FIXED_PERIOD_S = {"s": 1, "m": 60, "h": 3600}
+
+
+class FakeClock:
+    """A clock that only moves when the test says so, and never backwards."""
+
+    def __init__(self, start_s: float = EPOCH_START_S) -> None:
+        self._now_s = start_s
+
+    def now_s(self) -> float:
+        return self._now_s
+
+    def advance(self, seconds: float) -> None:
+        assert seconds >= 0
+        self._now_s += seconds
+
+    def set(self, now_s: float) -> None:
+        assert now_s >= self._now_s
+        self._now_s = now_s
+
+
+def window(duration: str | None, limit_nanos: int) -> Window:
+    return Window(parse_duration(duration) if duration is not None else None, limit_nanos)
+
+
+def expected_period(window_: Window, now_s: float) -> tuple[int, int]:
+    """The period a request admitted at ``now_s`` is charged in: the one holding its recorded microsecond."""
+    if window_.duration is None:
+        return LIFETIME_PERIOD_START_S, FAR_FUTURE_S
+    length_s = window_.duration.count * FIXED_PERIOD_S[window_.duration.unit]
+    second = math.floor(now_s * 1_000_000) // 1_000_000
+    start_s = second - second % length_s  # UTC: fixed periods tile the epoch as they tile each day
+    return start_s, start_s + length_s
+
+
+def cost_of(prompt_tokens: int, completion_tokens: int) -> int:
+    """The reference price: exact products, rounded up to a whole nano once."""
+    units = prompt_tokens * INPUT_NANOS_PER_MTOK + completion_tokens * OUTPUT_NANOS_PER_MTOK
+    return -(-units // 1_000_000)
+
+
+def llm_call(request_id: str, input_tokens: int, max_tokens: int | None, n: int = 1) -> LlmCall:
+    return LlmCall(
+        request_id=request_id,
+        route="/v1/chat/completions",
+        model=DEPLOYMENT.model_name,
+        deployment=DEPLOYMENT,
+        input_tokens_bound=input_tokens,
+        requested_max_tokens=max_tokens,
+        n=n,
+    )
+
+
+class Core:
+    """The services ``build_container`` wires for the embedded setup, minus HTTP and the upstream."""
+
+    def __init__(self, db_path: Path, clock: FakeClock, mode: BudgetMode, hold_ttl_s: float) -> None:
+        self._url = f"sqlite+aiosqlite:///{db_path}"
+        self.clock = clock
+        self.mode = mode
+        self.hold_ttl_s = hold_ttl_s
+        self.engine: AsyncEngine
+        self.directory: Directory
+        self.ledger: SqlLedger
+        self.counters: MemoryCounters
+        self.charger: RequestCharger
+        self.resets: SpendResets
+        self._open = False
+
+    async def open(self) -> None:
+        self.engine = create_engine(self._url)
+        await upgrade_schema(self.engine)
+        await self._build()
+
+    async def _build(self) -> None:
+        self.directory = Directory(SqlEntityStore(self.engine))
+        self.ledger = SqlLedger(self.engine)
+        await self.ledger.start()
+        self._open = True
+        self.counters = MemoryCounters(self.clock)
+        self.charger = RequestCharger(
+            directory=self.directory,
+            counters=self.counters,
+            ledger=self.ledger,
+            clock=self.clock,
+            periods=PeriodClock(ZoneInfo("UTC")),
+            mode=self.mode,
+            hold_ttl_s=self.hold_ttl_s,
+            allow_client_tags=False,
+        )
+        self.resets = SpendResets(self.directory, self.charger, self.counters, self.ledger, self.clock)
+
+    async def restart(self) -> None:
+        """Forget everything held in memory; only the SQLite file survives."""
+        await self.close()
+        self.engine = create_engine(self._url)
+        await self._build()
+
+    async def close(self) -> None:
+        if self._open:
+            self._open = False
+            await self.ledger.close()
+            await self.engine.dispose()
+
+    async def create_key(self, key_id: str, primary: Window | None, *limits: Window) -> Entity:
+        now_s = self.clock.now_s()
+        entity = Entity(
+            EntityType.KEY,
+            key_id,
+            primary_window=primary,
+            budget_limits=tuple(limits),
+            created_at_s=now_s,
+            updated_at_s=now_s,
+        )
+        return await self.directory.create(entity)
+
+    async def key(self, key_id: str) -> Entity:
+        entity = await self.directory.get(EntityType.KEY, key_id)
+        assert entity is not None, f"key {key_id} vanished from the database"
+        return entity
+
+    async def db_window_spend(self, key_id: str, window_key: str, start_s: int, end_s: int) -> int:
+        """The window's spend summed straight from the tables: charges in the period plus its adjustments."""
+        async with self.engine.connect() as connection:
+            charged = await connection.scalar(
+                text(
+                    "SELECT COALESCE(SUM(cost_nanos), 0) FROM spend_charges WHERE entity_type = 'key' "
+                    "AND entity_id = :id AND charged_at_us >= :start_us AND charged_at_us < :end_us"
+                ),
+                {"id": key_id, "start_us": start_s * 1_000_000, "end_us": end_s * 1_000_000},
+            )
+            adjusted = await connection.scalar(
+                text(
+                    "SELECT COALESCE(SUM(delta_nanos), 0) FROM spend_adjustments WHERE entity_type = 'key' "
+                    'AND entity_id = :id AND "window" = :window AND period_start_s = :start_s'
+                ),
+                {"id": key_id, "window": window_key, "start_s": start_s},
+            )
+        return int(charged) + int(adjusted)
+
+    async def db_records(self) -> tuple[int, int]:
+        """(number of spend records, sum of their costs); every record must also have exactly one charge."""
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(text("SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0) FROM spend_records"))
+            ).one()
+            charges = await connection.scalar(text("SELECT COALESCE(SUM(cost_nanos), 0) FROM spend_charges"))
+        assert int(charges) == int(row[1]), "spend_charges disagree with spend_records (one key target each)"
+        return int(row[0]), int(row[1])
