@@ -36,6 +36,13 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / CLOCK_TICKS_PER_S
 
 
+def machine_busy_cpu_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (from /proc/stat), to see load from other processes."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / CLOCK_TICKS_PER_S
+
+
 def memory_kib(pid: int) -> dict[str, int]:
     """Current (VmRSS) and peak (VmHWM) resident set size, in KiB."""
     values = {}

@@ -16,8 +16,8 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 def points_table(points: list[dict[str, Any]]) -> str:
     rows = [
         "| target | conc. | req/s | p50 ms | p99 ms | errors | gateway CPU s / 1k req | gateway CPU % "
-        "| upstream CPU % | generator CPU % |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| upstream CPU % | generator CPU % | other CPU % |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for point in points:
         errors = point["non_2xx"] + point["socket_errors"]
@@ -25,7 +25,7 @@ def points_table(points: list[dict[str, Any]]) -> str:
             f"| {point['target']} | {point['concurrency']} | {_fmt(point['rps'], 0)} | {_fmt(point['p50_ms'])} "
             f"| {_fmt(point['p99_ms'])} | {errors} | {_fmt(point.get('gateway_cpu_s_per_1000'), 3)} "
             f"| {_fmt(point.get('gateway_cpu_pct'), 0)} | {_fmt(point['upstream_cpu_pct'], 0)} "
-            f"| {_fmt(point['generator_cpu_pct'], 0)} |"
+            f"| {_fmt(point['generator_cpu_pct'], 0)} | {_fmt(point.get('other_cpu_pct'), 0)} |"
         )
     return "\n".join(rows)
 

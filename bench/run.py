@@ -29,45 +29,20 @@ import math  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
-import sqlite3  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 import procs  # noqa: E402
 import report  # noqa: E402
+import stack  # noqa: E402
+from stack import BODY, KEY_BUDGET, Stack  # noqa: E402
 
-MASTER_KEY = "sk-bench-master"
-MODEL = "bench-model"
-BODY = json.dumps(
-    {"model": MODEL, "messages": [{"role": "user", "content": "Say hello to the benchmark."}], "max_tokens": 16},
-    separators=(",", ":"),
-)
-KEY_BUDGET = {  # two concurrent windows, so every request holds and settles on two counter lines
-    "key_alias": "bench",
-    "max_budget": 1000,
-    "budget_duration": "1h",
-    "budget_limits": [{"budget_duration": "1d", "max_budget": 10000}],
-}
-CONFIG_TEMPLATE = """\
-general_settings:
-  master_key: {master_key}
-  database_url: sqlite:///{db_path}
-model_list:
-  - model_name: {model}
-    litellm_params:
-      model: openai/mock-gpt
-      api_base: http://127.0.0.1:{upstream_port}/v1
-      api_key: sk-upstream-unused
-    model_info:
-      input_cost_per_token: 0.00000015
-      output_cost_per_token: 0.0000006
-      max_output_tokens: 1024
-"""
 PROFILE_RATE_HZ = 250
+NOISY_OTHER_CPU_PCT = 25.0  # % of one core used by unrelated processes during a point
 
 
 @dataclass(frozen=True)
@@ -77,25 +52,7 @@ class Plan:
     concurrencies: tuple[int, ...]
     generator: str  # "wrk" or "python"
     profile: bool
-
-
-@dataclass
-class Stack:
-    upstream: procs.Child
-    gateway: procs.Child
-    upstream_url: str
-    gateway_url: str
-    token: str
-    tmp: Path
-
-
-def _http_json(url: str, token: str, payload: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read()), response.headers
+    gateway_command: list[str]
 
 
 def _generator_argv(plan: Plan, url: str, concurrency: int, duration_s: int) -> list[str]:
@@ -140,18 +97,19 @@ def _generate(plan: Plan, url: str, token: str, concurrency: int, duration_s: in
     raise RuntimeError(f"{argv[0]} printed no summary (exit {done.returncode}): {done.stdout}\n{done.stderr}")
 
 
-def _measure(plan: Plan, stack: Stack, target: str, concurrency: int) -> tuple[dict[str, Any], int]:
+def _measure(plan: Plan, bench: Stack, target: str, concurrency: int) -> tuple[dict[str, Any], int]:
     """Warm up, then one measured run; returns the point and how many 2xx replies the gateway sent."""
-    url = stack.gateway_url if target == "ledgergate" else stack.upstream_url
+    url = bench.gateway_url if target == "ledgergate" else bench.upstream_url
     served = 0
     if plan.warmup_s:
-        warm = _generate(plan, url, stack.token, concurrency, plan.warmup_s)
+        warm = _generate(plan, url, bench.token, concurrency, plan.warmup_s)
         served += warm["requests"] - warm["non_2xx"] if target == "ledgergate" else 0
-    gateway_pid, upstream_pid = stack.gateway.pid, stack.upstream.pid
+    gateway_pid, upstream_pid = bench.gateway.pid, bench.upstream.pid
     gateway_cpu0, upstream_cpu0 = procs.cpu_seconds(gateway_pid), procs.cpu_seconds(upstream_pid)
-    generator_cpu0, wall0 = _children_cpu_s(), time.monotonic()
-    summary = _generate(plan, url, stack.token, concurrency, plan.duration_s)
+    generator_cpu0, machine_cpu0, wall0 = _children_cpu_s(), procs.machine_busy_cpu_seconds(), time.monotonic()
+    summary = _generate(plan, url, bench.token, concurrency, plan.duration_s)
     wall_s = time.monotonic() - wall0
+    machine_cpu_s = procs.machine_busy_cpu_seconds() - machine_cpu0
     gateway_cpu_s = procs.cpu_seconds(gateway_pid) - gateway_cpu0
     upstream_cpu_s = procs.cpu_seconds(upstream_pid) - upstream_cpu0
     generator_cpu_s = _children_cpu_s() - generator_cpu0
@@ -166,6 +124,8 @@ def _measure(plan: Plan, stack: Stack, target: str, concurrency: int) -> tuple[d
         "upstream_cpu_pct": 100 * upstream_cpu_s / wall_s,
         "generator_cpu_s": generator_cpu_s,
         "generator_cpu_pct": 100 * generator_cpu_s / wall_s,
+        # Everything else on the machine (other users' jobs, the kernel): high values make req/s unreliable.
+        "other_cpu_pct": 100 * max(0.0, machine_cpu_s - gateway_cpu_s - upstream_cpu_s - generator_cpu_s) / wall_s,
         **procs.memory_kib(gateway_pid),
     }
     if target == "ledgergate":
@@ -176,68 +136,7 @@ def _measure(plan: Plan, stack: Stack, target: str, concurrency: int) -> tuple[d
     return point, served
 
 
-def _sanity_check(stack: Stack) -> None:
-    """One request each way: both answer a completion, and the gateway charged it."""
-    direct, _ = _http_json(stack.upstream_url, stack.token, json.loads(BODY))
-    through, headers = _http_json(stack.gateway_url, stack.token, json.loads(BODY))
-    if not direct.get("choices") or not through.get("choices"):
-        raise RuntimeError(f"unexpected completion replies: {direct!r} / {through!r}")
-    if not headers.get("x-ledgergate-cost-nanos"):
-        raise RuntimeError("the gateway reply has no x-ledgergate-cost-nanos header: was it charged?")
-
-
-def _start_stack(tmp: Path) -> Stack:
-    upstream_port, gateway_port = procs.free_port(), procs.free_port()
-    upstream = procs.start(
-        "upstream", [sys.executable, str(BENCH_DIR / "mock_upstream.py"), "--port", str(upstream_port)], tmp
-    )
-    gateway = None
-    try:
-        procs.wait_http(upstream, f"http://127.0.0.1:{upstream_port}/v1/models")
-        config = tmp / "ledgergate.yaml"
-        config.write_text(
-            CONFIG_TEMPLATE.format(
-                master_key=MASTER_KEY, db_path=tmp / "bench.db", model=MODEL, upstream_port=upstream_port
-            )
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERGATE_")}  # the config file rules
-        console_script = Path(sys.executable).parent / "ledgergate"
-        command = [str(console_script)] if console_script.exists() else [sys.executable, "-m", "ledgergate.cli.main"]
-        gateway = procs.start(
-            "gateway", [*command, "serve", "--config", str(config), "--port", str(gateway_port)], tmp, env=env
-        )
-        gateway_base = f"http://127.0.0.1:{gateway_port}"
-        procs.wait_http(gateway, f"{gateway_base}/health/liveliness")
-        created, _ = _http_json(f"{gateway_base}/key/generate", MASTER_KEY, KEY_BUDGET)
-        stack = Stack(
-            upstream=upstream,
-            gateway=gateway,
-            upstream_url=f"http://127.0.0.1:{upstream_port}/v1/chat/completions",
-            gateway_url=f"{gateway_base}/v1/chat/completions",
-            token=created["key"],
-            tmp=tmp,
-        )
-        _sanity_check(stack)
-        return stack
-    except BaseException:
-        if gateway is not None:
-            gateway.stop()
-        upstream.stop()
-        raise
-
-
-def _ledger_summary(db_path: Path) -> dict[str, Any]:
-    """Spend records by status, read after the gateway stopped (its writer flushed and closed)."""
-    connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        rows = connection.execute("SELECT status, count(*), sum(cost_nanos) FROM spend_records GROUP BY status")
-        by_status = {status: {"records": count, "cost_nanos": cost} for status, count, cost in rows}
-    finally:
-        connection.close()
-    return by_status
-
-
-def _profile(plan: Plan, stack: Stack, results_dir: Path, stamp: str) -> tuple[dict[str, Any], int]:
+def _profile(plan: Plan, bench: Stack, results_dir: Path, stamp: str) -> tuple[dict[str, Any], int]:
     """py-spy at the highest concurrency: a flame graph and raw collapsed stacks (for profile_summary.py)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
@@ -251,7 +150,7 @@ def _profile(plan: Plan, stack: Stack, results_dir: Path, stamp: str) -> tuple[d
                 py_spy,
                 "record",
                 "--pid",
-                str(stack.gateway.pid),
+                str(bench.gateway.pid),
                 "--rate",
                 str(PROFILE_RATE_HZ),
                 "--nonblocking",
@@ -266,7 +165,7 @@ def _profile(plan: Plan, stack: Stack, results_dir: Path, stamp: str) -> tuple[d
             stderr=subprocess.PIPE,
         )
         time.sleep(0.5)  # let py-spy attach before the load starts
-        summary = _generate(plan, stack.gateway_url, stack.token, concurrency, plan.duration_s)
+        summary = _generate(plan, bench.gateway_url, bench.token, concurrency, plan.duration_s)
         served += summary["requests"] - summary["non_2xx"]
         _, err = recorder.communicate(timeout=plan.duration_s + 60)
         if recorder.returncode != 0:
@@ -295,12 +194,12 @@ def _machine() -> dict[str, Any]:
 def run(plan: Plan, results_dir: Path) -> dict[str, Any]:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     with tempfile.TemporaryDirectory(prefix="ledgergate-bench-") as tmp_name:
-        stack = _start_stack(Path(tmp_name))
+        bench = stack.start(Path(tmp_name), plan.gateway_command)
         served, points, profile = 1, [], None  # 1: the sanity-check request
         try:
             for target in ("direct", "ledgergate"):
                 for concurrency in plan.concurrencies:
-                    point, ok = _measure(plan, stack, target, concurrency)
+                    point, ok = _measure(plan, bench, target, concurrency)
                     points.append(point)
                     served += ok
                     print(
@@ -308,15 +207,15 @@ def run(plan: Plan, results_dir: Path) -> dict[str, Any]:
                         f"p50 {point['p50_ms']:.2f} ms  p99 {point['p99_ms']:.2f} ms",
                         flush=True,
                     )
-            peak_rss_kib = procs.memory_kib(stack.gateway.pid)["peak_rss_kib"]
+            peak_rss_kib = procs.memory_kib(bench.gateway.pid)["peak_rss_kib"]
             if plan.profile:
                 results_dir.mkdir(parents=True, exist_ok=True)
-                profile, profiled = _profile(plan, stack, results_dir, stamp)
+                profile, profiled = _profile(plan, bench, results_dir, stamp)
                 served += profiled
         finally:
-            stack.gateway.stop()
-            stack.upstream.stop()
-        ledger = _ledger_summary(stack.tmp / "bench.db")
+            bench.gateway.stop()
+            bench.upstream.stop()
+        ledger = stack.ledger_summary(bench.tmp / "bench.db")
     return {
         "stamp": stamp,
         "machine": _machine(),
@@ -325,6 +224,7 @@ def run(plan: Plan, results_dir: Path) -> dict[str, Any]:
             "warmup_s": plan.warmup_s,
             "concurrencies": list(plan.concurrencies),
             "generator": plan.generator,
+            "gateway_command": plan.gateway_command,
             "body": json.loads(BODY),
             "key_budget": KEY_BUDGET,
         },
@@ -343,11 +243,21 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated (default 1,16,64)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--profile", action="store_true", help="also py-spy the gateway at the top concurrency")
+    parser.add_argument(
+        "--gateway-command",
+        help="serve the gateway with this command instead of `ledgergate` (e.g. a patched build); "
+        "`serve --config FILE --port N` is appended",
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
     return parser.parse_args(argv)
 
 
+def _exit_on_sigterm(signum: int, _frame: Any) -> None:
+    sys.exit(128 + signum)  # SystemExit unwinds the finally blocks, which stop the gateway and the upstream
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = _parse_args(argv)
     generator = args.generator
     if generator == "auto":
@@ -359,6 +269,7 @@ def main(argv: list[str]) -> int:
         concurrencies=tuple(int(c) for c in args.concurrency.split(",")),
         generator=generator,
         profile=args.profile,
+        gateway_command=stack.gateway_command(args.gateway_command),
     )
     print(
         f"ledgergate bench: {plan.warmup_s} s warm-up + {plan.duration_s} s per point, "
@@ -388,6 +299,12 @@ def main(argv: list[str]) -> int:
     )
     if result["profile"]:
         print(f"profile: {result['profile']}")
+    busiest = max((point.get("other_cpu_pct") or 0.0 for point in result["points"]), default=0.0)
+    if busiest > NOISY_OTHER_CPU_PCT:
+        print(
+            f"note: other processes used up to {busiest:.0f}% CPU during a point: req/s and latencies are "
+            "understated; CPU s / 1k requests is the figure to compare. Rerun on an idle machine."
+        )
     print(f"results: {out}")
     return 0
 

@@ -26,6 +26,7 @@ from ledgergate.services.router import ModelRouter
 from ledgergate.services.spend_reset import SpendResets
 from ledgergate.services.views import EntityViews
 from ledgergate.storage.memory_counters import MemoryCounters
+from ledgergate.storage.redis_counters import RedisCounters
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.entities import SqlEntityStore
 from ledgergate.storage.sql.ledger import SqlLedger
@@ -59,6 +60,8 @@ class Container:
 
     async def aclose(self) -> None:
         await self.ledger.close()
+        if isinstance(self.counters, RedisCounters):
+            await self.counters.aclose()
         await self.upstream.aclose()
         await self.engine.dispose()
 
@@ -82,7 +85,9 @@ async def build_container(
     directory = Directory(store)
     ledger = SqlLedger(engine)
     await ledger.start()
-    counters = MemoryCounters(clock)
+    counters: Counters = (
+        RedisCounters.from_url(settings.redis_url, clock) if settings.redis_url else MemoryCounters(clock)
+    )
     _, global_windows = parse_windows(
         budget_limits=[{"budget_duration": settings.budget_duration, "max_budget": settings.max_budget}]
         if settings.max_budget is not None and settings.budget_duration

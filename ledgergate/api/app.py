@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 
 from ledgergate import __version__
+from ledgergate.api.admin import budgets, customers, organizations, tags, teams, users
 from ledgergate.api.admin import keys as key_routes
 from ledgergate.api.admin import spend as spend_routes
 from ledgergate.api.errors import install_error_handlers
@@ -38,6 +39,8 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
     install_error_handlers(app)
     app.include_router(key_routes.router)
     app.include_router(spend_routes.router)
+    for entity_routes in (users, teams, organizations, customers, tags, budgets):
+        app.include_router(entity_routes.router)
     for route in llm_routes():
         app.router.routes.append(route)
 

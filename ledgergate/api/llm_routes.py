@@ -6,9 +6,10 @@ Plain Starlette endpoints: no dependency injection or pydantic on the request pa
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -18,12 +19,15 @@ from starlette.routing import Route
 from ledgergate.api.errors import ApiError, error_response
 from ledgergate.api.llm_request import ParsedRequest, parse_llm_request, upstream_body
 from ledgergate.api.refusals import refusal_response
-from ledgergate.domain.ledger import RequestStatus
+from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.pricing import Usage
 from ledgergate.services.request_charging import EntityBlocked, LlmCall, Refusal, RequestCharger, Ticket
 from ledgergate.upstream.errors import UpstreamError, openai_error_body
 from ledgergate.upstream.sse import DONE_EVENT, StreamTracker
 from ledgergate.upstream.usage import usage_from_response
+
+log = logging.getLogger("ledgergate.llm")
+_T = TypeVar("_T")
 
 if False:  # pragma: no cover - typing only, avoids an import cycle with the container
     from ledgergate.container import Container
@@ -82,14 +86,20 @@ class LlmEndpoints:
             headers["x-ledgergate-max-tokens-clamped"] = str(outcome.max_tokens_to_send)
         return container, outcome, headers
 
-    def _settle_in_background(
-        self, charger: RequestCharger, ticket: Ticket, usage: Usage | None, status: RequestStatus
-    ) -> asyncio.Task[Any]:
-        """Settlement that survives the request task being cancelled (client gone)."""
-        task = asyncio.ensure_future(charger.settle(ticket, usage, status))
+    def _background_task(self, coroutine: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+        """A task the request's cancellation cannot cut short; failures are logged, never dropped."""
+        task = asyncio.ensure_future(coroutine)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background settlement failed", exc_info=task.exception())
+
+    def _settlement(self, charger: RequestCharger, ticket: Ticket) -> _Settlement:
+        return _Settlement(lambda usage, status: self._background_task(charger.settle(ticket, usage, status)))
 
     async def json_call(self, request: Request, route: str, path: str) -> Response:
         try:
@@ -99,20 +109,16 @@ class LlmEndpoints:
             return refused.response
         deployment = ticket.call.deployment
         body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, inject_usage=False)
-        settled = False
+        settlement = self._settlement(container.charger, ticket)
         try:
             try:
                 reply = await container.upstream.send(deployment, path, body)
             except UpstreamError as exc:
-                await container.charger.settle(ticket, None, RequestStatus.ERROR)
-                settled = True
-                return Response(
-                    orjson.dumps(exc.to_openai_error()), exc.status_code, headers=headers, media_type="application/json"
-                )
+                await settlement.run(None, RequestStatus.ERROR)
+                return _json(orjson.dumps(exc.to_openai_error()), exc.status_code, headers)
             if not reply.is_success:
-                await container.charger.settle(ticket, None, RequestStatus.ERROR)
-                settled = True
-                return Response(openai_error_body(reply), reply.status, headers=headers, media_type="application/json")
+                await settlement.run(None, RequestStatus.ERROR)
+                return _json(openai_error_body(reply), reply.status, headers)
             try:
                 obj = orjson.loads(reply.body)
             except orjson.JSONDecodeError:
@@ -120,15 +126,11 @@ class LlmEndpoints:
             usage = usage_from_response(obj) if isinstance(obj, dict) else None
             if usage is None:
                 usage = Usage(prompt_tokens=ticket.call.input_tokens_bound, completion_tokens=_output_bytes(obj))
-            record = await container.charger.settle(ticket, usage, RequestStatus.SUCCESS)
-            settled = True
+            record = await settlement.run(usage, RequestStatus.SUCCESS)
             headers["x-ledgergate-cost-nanos"] = str(record.cost_nanos)
             return Response(reply.body, 200, headers=headers, media_type=reply.content_type or "application/json")
         finally:
-            if not settled:
-                await asyncio.shield(
-                    self._settle_in_background(container.charger, ticket, None, RequestStatus.CANCELLED)
-                )
+            settlement.start(None, RequestStatus.CANCELLED)  # no-op when already settled
 
     async def stream_call(self, request: Request, route: str, path: str) -> Response:
         try:
@@ -140,38 +142,39 @@ class LlmEndpoints:
             return refused.response
         deployment = ticket.call.deployment
         body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, inject_usage=True)
+        settlement = self._settlement(container.charger, ticket)
         try:
             upstream = await container.upstream.stream(deployment, path, body)
         except UpstreamError as exc:
-            await container.charger.settle(ticket, None, RequestStatus.ERROR)
-            return Response(
-                orjson.dumps(exc.to_openai_error()), exc.status_code, headers=headers, media_type="application/json"
-            )
+            await settlement.run(None, RequestStatus.ERROR)
+            return _json(orjson.dumps(exc.to_openai_error()), exc.status_code, headers)
+        except BaseException:
+            settlement.start(None, RequestStatus.CANCELLED)
+            raise
         tracker = StreamTracker(strip_usage_chunk=not parsed.client_wants_usage)
-        charger = container.charger
 
         async def events() -> AsyncIterator[bytes]:
-            settled = False
             try:
-                async for chunk in upstream.chunks():
-                    forwarded = tracker.feed(chunk)
-                    if forwarded:
-                        yield forwarded
+                try:
+                    async for chunk in upstream.chunks():
+                        forwarded = tracker.feed(chunk)
+                        if forwarded:
+                            yield forwarded
+                except UpstreamError as exc:
+                    # The status line is gone already: the failure travels as an SSE error event.
+                    await settlement.run(_stream_usage(ticket, tracker), RequestStatus.ERROR)
+                    yield b"data: " + orjson.dumps(exc.to_openai_error()) + b"\n\n"
+                    return
                 tail = tracker.finish()
                 if tail:
                     yield tail
                 # The charge is durable before the client sees the end of the stream.
-                await charger.settle(ticket, _stream_usage(ticket, tracker), RequestStatus.SUCCESS)
-                settled = True
+                await settlement.run(_stream_usage(ticket, tracker), RequestStatus.SUCCESS)
                 yield DONE_EVENT
             finally:
-                await asyncio.shield(upstream.aclose())
-                if not settled:
-                    await asyncio.shield(
-                        self._settle_in_background(
-                            charger, ticket, _stream_usage(ticket, tracker), RequestStatus.CANCELLED
-                        )
-                    )
+                # Nothing here may await before both are scheduled: a cancelled generator stops at its first await.
+                settlement.start(_stream_usage(ticket, tracker), RequestStatus.CANCELLED)
+                self._background_task(upstream.aclose())
 
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
@@ -191,6 +194,27 @@ def _stream_usage(ticket: Ticket, tracker: StreamTracker) -> Usage:
     if tracker.usage is not None:
         return tracker.usage
     return Usage(prompt_tokens=ticket.call.input_tokens_bound, completion_tokens=tracker.content_chunks)
+
+
+class _Settlement:
+    """Exactly one settlement per admitted request, as a task of its own so a cancelled request cannot cut
+    it in half (ledger written, counters not)."""
+
+    def __init__(self, schedule: Callable[[Usage | None, RequestStatus], asyncio.Task[SpendRecord]]) -> None:
+        self._schedule = schedule
+        self._task: asyncio.Task[SpendRecord] | None = None
+
+    def start(self, usage: Usage | None, status: RequestStatus) -> asyncio.Task[SpendRecord]:
+        if self._task is None:
+            self._task = self._schedule(usage, status)
+        return self._task
+
+    async def run(self, usage: Usage | None, status: RequestStatus) -> SpendRecord:
+        return await asyncio.shield(self.start(usage, status))
+
+
+def _json(body: bytes, status: int, headers: dict[str, str]) -> Response:
+    return Response(body, status, headers=headers, media_type="application/json")
 
 
 class _RefusedError(Exception):

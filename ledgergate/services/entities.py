@@ -74,12 +74,13 @@ TEAM = Kind(
     ("models", "metadata", "tags", "blocked", "organization_id"),
 )
 TEAM_MEMBER = Kind(EntityType.TEAM_MEMBER, "team member", "member_id", None, ("role",), ("team_id", "user_id"))
-ORGANIZATION = Kind(EntityType.ORGANIZATION, "organization", "organization_id", "organization_alias", (), ("models", "metadata"))
+ORGANIZATION = Kind(
+    EntityType.ORGANIZATION, "organization", "organization_id", "organization_alias", (), ("models", "metadata")
+)
 CUSTOMER = Kind(EntityType.CUSTOMER, "customer", "user_id", "alias", (), ("blocked", "metadata"))
 TAG = Kind(EntityType.TAG, "tag", "name", None, ("description",), ("models", "metadata"))
 BUDGET = Kind(EntityType.BUDGET, "budget", "budget_id")
 
-KINDS = {kind.type: kind for kind in (USER, TEAM, TEAM_MEMBER, ORGANIZATION, CUSTOMER, TAG, BUDGET)}
 _BUDGETED_TYPES = (
     EntityType.KEY,
     EntityType.USER,
@@ -265,7 +266,8 @@ class EntityService:
         for name in kind.extra_fields:
             view[name] = entity.extra.get(name)
         for name in _BUDGET_FIELD_NAMES:
-            view[name] = generic[name]
+            if name != kind.id_field:  # a budget object's own id is its budget_id
+                view[name] = generic[name]
         view["created_at"] = generic["created_at"]
         view["updated_at"] = generic["updated_at"]
         return view

@@ -46,8 +46,11 @@ class TeamService:
         self._entities = entities
         self._keys = keys
 
-    async def create(self, team_id: str | None, fields: Mapping[str, Any], members: Sequence[Mapping[str, Any]]) -> Entity:
+    async def create(
+        self, team_id: str | None, fields: Mapping[str, Any], members: Sequence[Mapping[str, Any]]
+    ) -> Entity:
         entities = self._entities
+        _check_members(members)
         team = entities.apply(TEAM, entities.new_entity(TEAM, team_id), fields)
         team = await entities.insert(TEAM, team.updated(extra={**team.extra, "members_with_roles": []}))
         if members:
@@ -89,6 +92,7 @@ class TeamService:
         self, team_id: str, members: Sequence[Mapping[str, Any]], max_budget_in_team: object
     ) -> dict[str, Any]:
         team = await self._entities.get(TEAM, team_id)
+        _check_members(members)
         budget = {} if max_budget_in_team is None else {"max_budget": max_budget_in_team}
         # Validate the budget before anything is written.
         _member_fields(self._entities, Entity(EntityType.TEAM_MEMBER, "-"), budget)
@@ -100,7 +104,7 @@ class TeamService:
             wanted[user.id] = (user, str(member.get("role") or "user"))
 
         def add(current: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            present = {m.get("user_id") for m in current}
+            present = {str(m.get("user_id")) for m in current}
             clash = present & set(wanted)
             if clash:
                 raise Conflict(f"user {sorted(clash)[0]!r} is already a member of team {team_id!r}", param="member")
@@ -136,7 +140,9 @@ class TeamService:
             raise NotFound(f"user {user.id!r} is not a member of team {team_id!r}", param="user_id")
         return team, user
 
-    async def update_member(self, team_id: str, selector: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    async def update_member(
+        self, team_id: str, selector: Mapping[str, Any], fields: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Change a member's ``role`` and/or ``max_budget_in_team`` (+ ``budget_duration``)."""
         team, user = await self._member(team_id, selector)
         role = fields.get("role") or role_in_team(team, user.id) or "user"
@@ -219,3 +225,17 @@ def _member_fields(entities: EntityService, member: Entity, budget: Mapping[str,
     except InvalidInput as exc:
         field = exc.field.replace("max_budget", "max_budget_in_team", 1) if exc.field == "max_budget" else exc.field
         raise InvalidInput(field, exc.message) from exc
+
+
+def _check_members(members: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a bad member list before anything is written."""
+    seen: set[str] = set()
+    for index, member in enumerate(members):
+        if member.get("role", "user") not in MEMBER_ROLES:
+            raise InvalidInput(f"member[{index}].role", f"must be one of {list(MEMBER_ROLES)}")
+        name = member.get("user_id") or member.get("user_email")
+        if not name:
+            raise InvalidInput(f"member[{index}].user_id", "a member needs a user_id or a user_email")
+        if name in seen:
+            raise InvalidInput(f"member[{index}]", f"{name!r} is listed twice")
+        seen.add(str(name))

@@ -32,7 +32,9 @@ class UserService:
     ) -> dict[str, Any]:
         for team_id in teams:  # refuse before writing anything
             await self._entities.get(TEAM, team_id)
-        user = await self._entities.create(USER, user_id, {**fields, "user_role": fields.get("user_role") or DEFAULT_USER_ROLE})
+        user = await self._entities.create(
+            USER, user_id, {**fields, "user_role": fields.get("user_role") or DEFAULT_USER_ROLE}
+        )
         for team_id in dict.fromkeys(teams):
             await self._teams.add_members(team_id, [{"user_id": user.id, "role": "user"}], None)
         view = await self.view(user)

@@ -42,7 +42,7 @@ class EntityViews:
         self._lifetime_spend = lifetime_spend
 
     async def budget_fields(self, entity: Entity) -> dict[str, Any]:
-        """``spend``, ``max_budget``, ``budget_duration``, ``budget_reset_at``, ``budget_limits``, ``lifetime_spend``."""
+        """The budget fields of every entity view: spend, max_budget, reset_at, budget_limits, lifetime_spend."""
         primary, limits = await self._directory.effective_budget(entity)
         shown = (primary or UNLIMITED_LIFETIME, *limits)
         states = await self._charger.window_states(entity, shown)

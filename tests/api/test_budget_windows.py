@@ -51,12 +51,28 @@ async def test_key_budget_limits_as_json_string_is_accepted(admin: httpx.AsyncCl
 @pytest.mark.parametrize(
     "fields",
     [
-        pytest.param({"max_budget": 1, "budget_duration": "24h", "budget_limits": [
-            {"budget_duration": "1d", "max_budget": 2}]}, id="primary-24h-with-1d"),
-        pytest.param({"budget_limits": [{"budget_duration": "24h", "max_budget": 1},
-                                        {"budget_duration": "1d", "max_budget": 2}]}, id="limits-24h-and-1d"),
-        pytest.param({"budget_limits": [{"budget_duration": "60m", "max_budget": 1},
-                                        {"budget_duration": "hourly", "max_budget": 2}]}, id="limits-60m-hourly"),
+        pytest.param(
+            {"max_budget": 1, "budget_duration": "24h", "budget_limits": [{"budget_duration": "1d", "max_budget": 2}]},
+            id="primary-24h-with-1d",
+        ),
+        pytest.param(
+            {
+                "budget_limits": [
+                    {"budget_duration": "24h", "max_budget": 1},
+                    {"budget_duration": "1d", "max_budget": 2},
+                ]
+            },
+            id="limits-24h-and-1d",
+        ),
+        pytest.param(
+            {
+                "budget_limits": [
+                    {"budget_duration": "60m", "max_budget": 1},
+                    {"budget_duration": "hourly", "max_budget": 2},
+                ]
+            },
+            id="limits-60m-hourly",
+        ),
     ],
 )
 async def test_key_duplicate_windows_are_400_naming_budget_limits(

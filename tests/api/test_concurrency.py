@@ -18,8 +18,18 @@ TOKENS_PER_REQUEST = 5
 # Input is free on FLAT_MODEL and the fake generates exactly max_tokens (<= 16), so actual cost == maximum cost.
 COST_NANOS = TOKENS_PER_REQUEST * FLAT_OUTPUT_NANOS_PER_TOKEN
 REQUESTS_PAID_FOR = 10
-REFUSAL_FIELDS = {"message", "type", "param", "code", "entity", "entity_id", "budget_duration", "spend",
-                  "max_budget", "reset_at"}
+REFUSAL_FIELDS = {
+    "message",
+    "type",
+    "param",
+    "code",
+    "entity",
+    "entity_id",
+    "budget_duration",
+    "spend",
+    "max_budget",
+    "reset_at",
+}
 
 
 def _is_next_top_of_hour(instant: str) -> bool:
@@ -73,9 +83,7 @@ async def test_strict_mode_clamps_max_tokens_to_what_the_window_can_pay(
     """Strict mode never lets the upstream generate more than the remaining budget pays for: the cap sent
     upstream is lowered, the client is told in a header, and the window ends exactly at its limit."""
     affordable_tokens = 10
-    key = await new_key(
-        admin, max_budget=usd(affordable_tokens * FLAT_OUTPUT_NANOS_PER_TOKEN), budget_duration="1d"
-    )
+    key = await new_key(admin, max_budget=usd(affordable_tokens * FLAT_OUTPUT_NANOS_PER_TOKEN), budget_duration="1d")
     word = marker()
     async with bearer_client(gateway, key["key"]) as client:
         first = await client.post("/v1/chat/completions", json=chat_body(f"go {word}", FLAT_MODEL, **{field: 50}))

@@ -42,8 +42,11 @@ async def test_restart_keeps_spend_and_still_refuses_an_exhausted_key(
         refused = await _chat(gateway, exhausted["key"])
         assert refused.status_code == 429, refused.text
         error = refused.json()["error"]
-        assert (error["type"], error["entity_id"], error["spend"]) == ("budget_exceeded", exhausted["token"],
-                                                                       usd(COST_NANOS))
+        assert (error["type"], error["entity_id"], error["spend"]) == (
+            "budget_exceeded",
+            exhausted["token"],
+            usd(COST_NANOS),
+        )
         lifetime_info = await key_info(admin, lifetime["token"])
         assert lifetime_info["spend"] == lifetime_info["budget_limits"][0]["spend"] == usd(3 * COST_NANOS)
         assert (await _chat(gateway, lifetime["key"])).status_code == 200

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledgergate.domain.durations import GRAMMAR, DurationError, parse_duration, period_of
+from ledgergate.domain.durations import GRAMMAR, parse_duration, period_of
 from ledgergate.domain.errors import InvalidInput
 from ledgergate.domain.windows import (
     FAR_FUTURE_S,

@@ -8,6 +8,7 @@ same file: what a process restart looks like to the ledger. The direct SQL sums 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -166,31 +167,50 @@ class Core:
         assert entity is not None, f"key {key_id} vanished from the database"
         return entity
 
-    async def db_window_spend(self, key_id: str, window_key: str, start_s: int, end_s: int) -> int:
-        """The window's spend summed straight from the tables: charges in the period plus its adjustments."""
+    async def db_snapshot(self) -> DbSnapshot:
+        """The ledger tables read straight with SQL, in one connection (the model checks run after every step)."""
         async with self.engine.connect() as connection:
-            charged = await connection.scalar(
-                text(
-                    "SELECT COALESCE(SUM(cost_nanos), 0) FROM spend_charges WHERE entity_type = 'key' "
-                    "AND entity_id = :id AND charged_at_us >= :start_us AND charged_at_us < :end_us"
-                ),
-                {"id": key_id, "start_us": start_s * 1_000_000, "end_us": end_s * 1_000_000},
-            )
-            adjusted = await connection.scalar(
-                text(
-                    "SELECT COALESCE(SUM(delta_nanos), 0) FROM spend_adjustments WHERE entity_type = 'key' "
-                    'AND entity_id = :id AND "window" = :window AND period_start_s = :start_s'
-                ),
-                {"id": key_id, "window": window_key, "start_s": start_s},
-            )
-        return int(charged) + int(adjusted)
+            records = (await connection.execute(text("SELECT request_id, cost_nanos FROM spend_records"))).all()
+            charges = (
+                await connection.execute(
+                    text("SELECT request_id, entity_type, entity_id, cost_nanos, charged_at_us FROM spend_charges")
+                )
+            ).all()
+            adjustments = (
+                await connection.execute(
+                    text('SELECT entity_type, entity_id, "window", period_start_s, delta_nanos FROM spend_adjustments')
+                )
+            ).all()
+        return DbSnapshot(
+            records={row[0]: int(row[1]) for row in records},
+            charges=[(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in charges],
+            adjustments=[(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in adjustments],
+        )
 
-    async def db_records(self) -> tuple[int, int]:
-        """(number of spend records, sum of their costs); every record must also have exactly one charge."""
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(text("SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0) FROM spend_records"))
-            ).one()
-            charges = await connection.scalar(text("SELECT COALESCE(SUM(cost_nanos), 0) FROM spend_charges"))
-        assert int(charges) == int(row[1]), "spend_charges disagree with spend_records (one key target each)"
-        return int(row[0]), int(row[1])
+
+@dataclass(frozen=True, slots=True)
+class DbSnapshot:
+    records: dict[str, int]  # request id -> cost
+    charges: list[tuple[str, str, str, int, int]]  # request id, entity type, entity id, cost, charged_at_us
+    adjustments: list[tuple[str, str, str, int, int]]  # entity type, entity id, window, period start, delta
+
+    def window_spend(self, key_id: str, window_key: str, start_s: int, end_s: int) -> int:
+        """Charges of the key in ``[start, end)`` plus the adjustments of that window's period."""
+        start_us, end_us = start_s * 1_000_000, end_s * 1_000_000
+        charged = sum(
+            cost
+            for _, entity_type, entity_id, cost, charged_at_us in self.charges
+            if entity_type == "key" and entity_id == key_id and start_us <= charged_at_us < end_us
+        )
+        adjusted = sum(
+            delta
+            for entity_type, entity_id, window, period_start_s, delta in self.adjustments
+            if entity_type == "key" and entity_id == key_id and window == window_key and period_start_s == start_s
+        )
+        return charged + adjusted
+
+    def totals(self) -> tuple[int, int]:
+        """(number of records, sum of their costs); each record must have one charge row of the same cost."""
+        charged = {request_id: cost for request_id, _, _, cost, _ in self.charges}
+        assert charged == self.records, "spend_charges disagree with spend_records (one key target each)"
+        return len(self.records), sum(self.records.values())

@@ -24,7 +24,7 @@ def gateway(
 ) -> Iterator[GatewayServer]:
     """One real gateway per module (own SQLite file); ``parametrize("gateway", ["strict"], indirect=True)``
     picks the budget mode. Tests sharing it must use their own keys."""
-    budget_mode = getattr(request, "param", "standard")
+    budget_mode: BudgetModeName = getattr(request, "param", "standard")
     workdir = tmp_path_factory.mktemp(f"gateway-{budget_mode}")
     with GatewayServer(workdir, fake_upstream.base_url, budget_mode=budget_mode) as server:
         yield server

@@ -101,9 +101,7 @@ def gateway_config(upstream_base_url: str, database_url: str, budget_mode: Budge
 class GatewayServer:
     """``ledgergate.api.app.create_app`` + ``build_container`` from a YAML file in ``workdir``; use ``with``."""
 
-    def __init__(
-        self, workdir: Path, upstream_base_url: str, *, budget_mode: BudgetModeName = "standard"
-    ) -> None:
+    def __init__(self, workdir: Path, upstream_base_url: str, *, budget_mode: BudgetModeName = "standard") -> None:
         self.workdir = workdir
         self.budget_mode = budget_mode
         self.db_path = workdir / "lg.db"

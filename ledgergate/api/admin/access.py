@@ -57,11 +57,18 @@ async def require_team_manager(request: Request, caller: Principal, team_id: str
 
 
 async def require_key_manager(
-    request: Request, caller: Principal, team_ids: tuple[str | None, ...], user_id: str | None
+    request: Request,
+    caller: Principal,
+    team_ids: tuple[str | None, ...],
+    user_id: str | None,
+    organization_id: str | None = None,
 ) -> None:
-    """Key writes by a non-proxy-admin: every team involved must be theirs, the key's user one of its members."""
+    """Key writes by a non-proxy-admin: every team involved must be theirs, the key's user one of its members,
+    and no organization of the key's own (it would charge an organization outside their team)."""
     if caller.is_admin:
         return
+    if organization_id is not None:
+        raise forbidden("only a proxy admin may set a key's organization_id", "organization_id")
     for team_id in team_ids:
         await require_team_manager(request, caller, team_id, "create or change this key")
     if user_id is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from ledgergate.api.admin.access import require_key_manager, require_team_manager
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, AnyCaller
 from ledgergate.api.admin.schemas import (
     KeyDeleteIn,
@@ -27,13 +28,21 @@ def _services(request: Request) -> Any:
 
 
 @router.post("/key/generate")
-async def generate_key(body: KeyGenerateIn, request: Request, _: Admin) -> dict[str, Any]:
+async def generate_key(body: KeyGenerateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """A proxy admin, or a team admin for a key of their team (issued to no user or to a team member)."""
+    await require_key_manager(request, caller, (body.team_id,), body.user_id, body.organization_id)
     result: dict[str, Any] = await _services(request).keys.generate(provided(body))
     return result
 
 
 @router.post("/key/update")
-async def update_key(body: KeyUpdateIn, request: Request, _: Admin) -> dict[str, Any]:
+async def update_key(body: KeyUpdateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """A proxy admin, or a team admin for a key of their team that stays in their team."""
+    if not caller.is_admin:
+        current = await _services(request).keys.get(body.key)
+        team_ids = (current.team_id, body.team_id) if "team_id" in body.model_fields_set else (current.team_id,)
+        user_id = body.user_id if "user_id" in body.model_fields_set else current.user_id
+        await require_key_manager(request, caller, team_ids, user_id, body.organization_id)
     result: dict[str, Any] = await _services(request).keys.update(body.key, provided(body, exclude={"key"}))
     return result
 
@@ -92,8 +101,7 @@ async def unblock_key(body: KeyRefIn, request: Request, _: Admin) -> dict[str, A
 async def reset_key_spend(key: str, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     services = _services(request)
     entity = await services.keys.get(key)
-    if not caller.is_admin:
-        raise ApiError(403, "only a proxy admin or an admin of the key's team may reset its spend", "permission_error")
+    await require_team_manager(request, caller, entity.team_id, "reset this key's spend")
     result: dict[str, Any] = await services.resets.reset(
         entity, body.reset_to, body.budget_duration, caller.actor, body.reason or ""
     )

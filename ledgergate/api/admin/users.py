@@ -40,7 +40,9 @@ async def user_info(request: Request, caller: AnyCaller, user_id: QueryId = None
     """Any caller may read its own user (the calling key's ``user_id``); readers may read everyone."""
     wanted = user_id or caller.key.user_id
     if wanted is None:
-        raise ApiError(400, "user_id: required (the calling key belongs to no user)", "invalid_request_error", "user_id")
+        raise ApiError(
+            400, "user_id: required (the calling key belongs to no user)", "invalid_request_error", "user_id"
+        )
     if not caller.can_read_all and wanted != caller.key.user_id:
         raise forbidden("a non-admin key may only read its own user", "user_id")
     return await entity_admin(request).users.info(wanted)

@@ -7,10 +7,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK_ID = 0x6C656467_6D696772  # "ledgmigr": one PostgreSQL advisory lock for schema upgrades
 
 
 def is_sqlite(url: str) -> bool:
@@ -45,6 +46,9 @@ async def upgrade_schema(engine: AsyncEngine) -> None:
     """Apply every pending Alembic migration (idempotent; concurrent instances serialise on the DB)."""
 
     def _upgrade(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            # Instances starting together would race to CREATE the same tables; the lock lasts to the commit.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": _MIGRATION_LOCK_ID})
         command.upgrade(_alembic_config(connection), "head")
 
     async with engine.begin() as connection:

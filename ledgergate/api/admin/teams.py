@@ -1,0 +1,133 @@
+"""/team/* admin routes: teams, their members (with ``max_budget_in_team``) and their spend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ledgergate.api.admin.access import container, entity_admin, forbidden, is_team_member, require_team_manager
+from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, AnyCaller
+from ledgergate.api.admin.entity_schemas import (
+    MemberAddIn,
+    MemberDeleteIn,
+    MemberUpdateIn,
+    PathId,
+    QueryId,
+    TeamDeleteIn,
+    TeamNewIn,
+    TeamRefIn,
+    TeamUpdateIn,
+)
+from ledgergate.api.admin.schemas import ResetSpendIn, provided
+from ledgergate.api.errors import ApiError
+from ledgergate.domain.charging import EntityType
+from ledgergate.services.entities import TEAM
+
+router = APIRouter(tags=["teams"], responses=ERROR_RESPONSES)
+
+
+@router.post("/team/new")
+async def new_team(body: TeamNewIn, request: Request, _: Admin) -> dict[str, Any]:
+    admin = entity_admin(request)
+    members = [m.model_dump() for m in body.members_with_roles or []]
+    team = await admin.teams.create(body.team_id, provided(body, exclude={"team_id", "members_with_roles"}), members)
+    return await admin.entities.view(TEAM, team)
+
+
+@router.post("/team/update")
+async def update_team(body: TeamUpdateIn, request: Request, _: Admin) -> dict[str, Any]:
+    admin = entity_admin(request)
+    team = await admin.entities.update(TEAM, body.team_id, provided(body, exclude={"team_id"}))
+    return await admin.entities.view(TEAM, team)
+
+
+@router.get("/team/info")
+async def team_info(request: Request, caller: AnyCaller, team_id: QueryId = None) -> dict[str, Any]:
+    """Readers see every team; other callers only the teams their user belongs to."""
+    if team_id is None:
+        raise ApiError(400, "team_id: required", "invalid_request_error", "team_id")
+    admin = entity_admin(request)
+    if not caller.can_read_all and not is_team_member(await admin.entities.find(TEAM, team_id), caller):
+        raise forbidden("only a proxy admin, a proxy admin viewer or a member of the team may read it", "team_id")
+    return await admin.teams.info(await admin.entities.get(TEAM, team_id))
+
+
+@router.post("/team/delete")
+async def delete_teams(body: TeamDeleteIn, request: Request, _: Admin) -> dict[str, Any]:
+    """Delete teams with their keys and members (LiteLLM semantics); their spend records stay."""
+    return await entity_admin(request).teams.delete(body.team_ids)
+
+
+@router.get("/team/list")
+async def list_teams(
+    request: Request, caller: AnyCaller, organization_id: QueryId = None, user_id: QueryId = None
+) -> list[dict[str, Any]]:
+    """Readers list every team; other callers the teams their own user belongs to."""
+    admin = entity_admin(request)
+    if not caller.can_read_all:
+        user_id = caller.key.user_id
+        if user_id is None:
+            return []
+    if user_id is not None:
+        teams = await admin.teams.teams_of(user_id)
+        if organization_id is not None:
+            teams = [t for t in teams if t.organization_id == organization_id]
+    else:
+        teams = await admin.entities.list_all(EntityType.TEAM, organization_id=organization_id)
+    return [await admin.entities.view(TEAM, team) for team in teams]
+
+
+@router.post("/team/block")
+async def block_team(body: TeamRefIn, request: Request, _: Admin) -> dict[str, Any]:
+    """A blocked team's keys are refused (403) until it is unblocked."""
+    admin = entity_admin(request)
+    team = await admin.entities.update(TEAM, body.team_id, {"blocked": True})
+    return await admin.entities.view(TEAM, team)
+
+
+@router.post("/team/unblock")
+async def unblock_team(body: TeamRefIn, request: Request, _: Admin) -> dict[str, Any]:
+    admin = entity_admin(request)
+    team = await admin.entities.update(TEAM, body.team_id, {"blocked": False})
+    return await admin.entities.view(TEAM, team)
+
+
+@router.post("/team/member_add")
+async def add_members(body: MemberAddIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """Add members (unknown users are created, as LiteLLM does); a proxy admin or a team admin."""
+    await require_team_manager(request, caller, body.team_id, "add members to this team")
+    members = body.member if isinstance(body.member, list) else [body.member]
+    if not members:
+        raise ApiError(400, "member: at least one member is required", "invalid_request_error", "member")
+    return await entity_admin(request).teams.add_members(
+        body.team_id, [m.model_dump() for m in members], body.max_budget_in_team
+    )
+
+
+@router.post("/team/member_update")
+async def update_member(body: MemberUpdateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """Change a member's role and/or ``max_budget_in_team`` (over ``budget_duration`` when given)."""
+    await require_team_manager(request, caller, body.team_id, "update its members")
+    selector = {"user_id": body.user_id, "user_email": body.user_email}
+    fields = provided(body, exclude={"team_id", "user_id", "user_email"})
+    return await entity_admin(request).teams.update_member(body.team_id, selector, fields)
+
+
+@router.post("/team/member_delete")
+async def delete_member(body: MemberDeleteIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    await require_team_manager(request, caller, body.team_id, "remove its members")
+    selector = {"user_id": body.user_id, "user_email": body.user_email}
+    return await entity_admin(request).teams.remove_member(body.team_id, selector)
+
+
+@router.post("/team/{team_id}/reset_spend")
+async def reset_team_spend(team_id: PathId, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """Set the team's spend in one window to ``reset_to``; a proxy admin or an admin of this team."""
+    team = await entity_admin(request).entities.get(TEAM, team_id)
+    await require_team_manager(request, caller, team.id, "reset its spend")
+    result = await container(request).resets.reset(
+        team, body.reset_to, body.budget_duration, caller.actor, body.reason or ""
+    )
+    result["team_id"] = team_id
+    return result

@@ -1,0 +1,272 @@
+"""Counters shared by every gateway instance: Redis, with each check-and-change one Lua script (atomic).
+
+Protocol. ``try_hold`` is one script: it expires due holds, reports counters that are absent (the caller computes
+them from the ledger and creates them set-if-absent, then retries), applies ``admission.decide`` to every line and
+places the hold on all of them or on none. ``settle``, ``release`` and ``adjust`` are one script each. All instants
+are the injected clock's, passed in ARGV (never Redis ``TIME``), so every instance and every test agree on time.
+
+Overshoot across instances: admission of every line is one atomic step on the single Redis, so the SPEC bounds
+hold whatever the number of instances: ``standard`` ends a window at most one request's maximum cost over its
+limit; ``strict`` never over (while a request costs no more than its hold). A crashed instance's holds expire.
+
+Cache of the ledger. Counters are rebuilt from the ledger by the ``CounterLoader`` whenever absent (flush,
+restart, eviction, new period), created with set-if-absent semantics: concurrent rebuilds by several instances
+store the ledger value once, never N times it. Within one incarnation of a counter (one load) accounting is exact:
+a hold records the incarnation it was placed on, and its request's ledger record is appended after the hold, so
+after that load's snapshot. A request straddling a reload (placed before a flush, settled after) cannot be
+attributed exactly: the counter keeps the higher candidate value (fail closed) and is flagged ``stale``; the next
+time it is seen with no hold on it, it is recomputed from the ledger (``RESYNC``), exactly.
+
+Redis Cluster. Scripts touch keys they compute (holds found by the expiry sweep, the counters a hold was placed
+on), so every key must live in one hash slot: the prefix carries the hash tag ``{lg}``. The bound this implies:
+all counters live on one primary, so a cluster adds failover, not write throughput (one primary runs some tens of
+thousands of these scripts per second). Replication is asynchronous: a failover may lose the last writes, which
+the gateway sees as lost holds (overshoot up to the requests in flight) until counters are next reloaded. Run
+Redis with ``maxmemory-policy noeviction`` (or ``volatile-*``): evicting a settled marker would let a repeated
+settle count twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from ledgergate.domain.admission import (
+    Admitted,
+    BudgetMode,
+    CounterKey,
+    CounterLine,
+    Decision,
+    LineState,
+    Refused,
+)
+from ledgergate.domain.ports import Clock, CounterLoader
+from ledgergate.domain.windows import LIFETIME
+from ledgergate.storage.lua import counter_scripts as lua
+
+DEFAULT_PREFIX = "lg:{lg}:"
+_ATTEMPTS = 5  # loads per call before giving up: counters vanishing faster than they load means Redis is unusable
+
+
+class CounterStoreError(RuntimeError):
+    """The counter store keeps losing counters while they are loaded (e.g. memory pressure evicting them)."""
+
+
+class RedisCounters:
+    """``Counters`` in Redis, shared by every instance that uses the same Redis and prefix."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        clock: Clock,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        counter_grace_s: int = 3600,
+        hold_retention_s: int = 86_400,
+        settled_retention_s: int = 86_400,
+        owns_client: bool = False,
+    ) -> None:
+        """``counter_grace_s``: how long a counter outlives its period; ``hold_retention_s``: how long after its
+        expiry a hold still knows its counters (a later settle is exact); ``settled_retention_s``: how long a
+        repeated settle is recognised."""
+        if not redis.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("RedisCounters needs a client created with decode_responses=True")
+        self._redis = redis
+        self._clock = clock
+        self._prefix = prefix
+        self._grace_s = counter_grace_s
+        self._hold_retention_s = hold_retention_s
+        self._settled_retention_s = settled_retention_s
+        self._owns_client = owns_client
+        self._zset = f"{prefix}holds"
+        self._loading: dict[str, asyncio.Future[None]] = {}
+        register = redis.register_script
+        self._try_hold = register(lua.TRY_HOLD)
+        self._settle = register(lua.SETTLE)
+        self._release = register(lua.RELEASE)
+        self._load = register(lua.LOAD)
+        self._resync = register(lua.RESYNC)
+        self._inspect = register(lua.INSPECT)
+        self._adjust = register(lua.ADJUST)
+        self._held_count = register(lua.HELD_COUNT)
+
+    @classmethod
+    def from_url(cls, url: str, clock: Clock, **options: Any) -> RedisCounters:
+        client = Redis.from_url(url, decode_responses=True)
+        return cls(client, clock, owns_client=True, **options)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._redis.aclose()
+
+    # -- keys -------------------------------------------------------------------------------------------------------
+
+    def counter_name(self, key: CounterKey) -> str:
+        # The entity id goes last: it is the only part that may contain ':'.
+        return f"{self._prefix}c:{key.entity_type}:{key.window}:{key.period_start_s}:{key.entity_id}"
+
+    def _hold_name(self, hold_id: str) -> str:
+        return f"{self._prefix}h:{hold_id}"
+
+    def _settled_name(self, hold_id: str) -> str:
+        return f"{self._prefix}s:{hold_id}"
+
+    def _ttl_s(self, line: CounterLine, now_s: float) -> int:
+        """Seconds a counter lives, relative to the injected clock (0: forever, for lifetime windows)."""
+        if line.key.window == LIFETIME:
+            return 0
+        return max(60, math.ceil(line.period_end_s - now_s) + self._grace_s)
+
+    # -- loading from the ledger ------------------------------------------------------------------------------------
+
+    async def _load_missing(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[bool]:
+        """Create the absent counters from the ledger; True where this call created the counter.
+
+        Callers in this process share one load per counter; other instances race through set-if-absent.
+        """
+        unique: dict[str, CounterLine] = {}
+        for line in lines:
+            unique.setdefault(self.counter_name(line.key), line)
+        waits = [self._loading[name] for name in unique if name in self._loading]
+        mine = {name: line for name, line in unique.items() if name not in self._loading}
+        created: dict[str, bool] = {}
+        if mine:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            for name in mine:
+                self._loading[name] = future
+            try:
+                now_s = self._clock.now_s()
+                sums = await loader([line.key for line in mine.values()], [line.period_end_s for line in mine.values()])
+                args: list[str | int] = []
+                for line, spent in zip(mine.values(), sums, strict=True):
+                    args += [str(int(spent)), self._ttl_s(line, now_s), uuid.uuid4().hex]
+                flags = await self._load(keys=list(mine), args=args)
+                created = {name: bool(int(flag)) for name, flag in zip(mine, flags, strict=True)}
+                future.set_result(None)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: the waiters re-raise it themselves
+                raise
+            finally:
+                for name in mine:
+                    self._loading.pop(name, None)
+        for wait in waits:
+            await wait
+        return [created.get(self.counter_name(line.key), False) for line in lines]
+
+    async def _resync_lines(self, lines: Sequence[CounterLine], versions: Sequence[str], loader: CounterLoader) -> None:
+        sums = await loader([line.key for line in lines], [line.period_end_s for line in lines])
+        args: list[str] = []
+        for version, spent in zip(versions, sums, strict=True):
+            args += [version, str(int(spent)), uuid.uuid4().hex]
+        await self._resync(keys=[self.counter_name(line.key) for line in lines], args=args)
+
+    # -- the port ---------------------------------------------------------------------------------------------------
+
+    async def try_hold(
+        self,
+        hold_id: str,
+        lines: Sequence[CounterLine],
+        max_cost_nanos: int,
+        min_cost_nanos: int,
+        mode: BudgetMode,
+        expires_at_s: float,
+        loader: CounterLoader,
+    ) -> Decision:
+        keys = [self._zset, self._hold_name(hold_id), *(self.counter_name(line.key) for line in lines)]
+        limits = ["" if line.limit_nanos is None else str(line.limit_nanos) for line in lines]
+        for attempt in range(_ATTEMPTS):
+            now_s = self._clock.now_s()
+            hold_ttl_s = max(1, math.ceil(expires_at_s - now_s) + self._hold_retention_s)
+            reply = await self._try_hold(
+                keys=keys,
+                args=[
+                    self._prefix,
+                    repr(now_s),
+                    hold_id,
+                    str(max_cost_nanos),
+                    str(min_cost_nanos),
+                    mode.value,
+                    repr(expires_at_s),
+                    hold_ttl_s,
+                    # A stale counter is recomputed once; it must never keep a request from being decided.
+                    "1" if attempt == 0 else "0",
+                    *limits,
+                ],
+            )
+            outcome = int(reply[0])
+            if outcome == 1:
+                return Admitted(int(reply[1]))
+            if outcome == 2:
+                return Refused(int(reply[1]), LineState(int(reply[2]), int(reply[3])))
+            missing, stale, versions = reply[1], reply[2], reply[3]
+            if missing:
+                await self._load_missing([lines[int(index)] for index in missing], loader)
+            if stale:
+                await self._resync_lines([lines[int(index)] for index in stale], versions, loader)
+        raise CounterStoreError(f"counters for hold {hold_id!r} vanished {_ATTEMPTS} times while being loaded")
+
+    async def settle(self, hold_id: str, lines: Sequence[CounterLine], cost_nanos: int) -> None:
+        """Turn the hold into spend on every counter that exists; repeat-safe per hold id.
+
+        Ordering: the request charger appends the spend record to the ledger *before* calling settle. So a counter
+        that is absent here is not created: whenever it is loaded, the ledger it is loaded from already has this
+        record. (An absent counter still gets a ``stale`` marker, because a load that read the ledger *before* the
+        append may be about to store its older sum; the marker makes that counter be recomputed once quiet.)
+        """
+        now_s = self._clock.now_s()
+        keys = [self._zset, self._hold_name(hold_id), self._settled_name(hold_id)]
+        keys += [self.counter_name(line.key) for line in lines]
+        marker_ttls = [self._ttl_s(line, now_s) for line in lines]
+        await self._settle(keys=keys, args=[hold_id, str(cost_nanos), self._settled_retention_s, *marker_ttls])
+
+    async def release(self, hold_id: str) -> None:
+        await self._release(keys=[self._zset, self._hold_name(hold_id)], args=[hold_id])
+
+    async def adjust(self, line: CounterLine, delta_nanos: int, loader: CounterLoader) -> LineState:
+        """Add an adjustment that is already in the ledger (written first, as with settle).
+
+        An absent counter is loaded and not adjusted: its ledger sum includes the adjustment. If another loader
+        created it meanwhile, its snapshot may predate the adjustment: the higher candidate is kept and the
+        counter flagged for recomputation.
+        """
+        name = self.counter_name(line.key)
+        reply = await self._adjust(keys=[name], args=[str(delta_nanos), "0"])
+        for _ in range(_ATTEMPTS):
+            if int(reply[0]) == 1:
+                return LineState(int(reply[1]), int(reply[2]))
+            (created,) = await self._load_missing([line], loader)
+            if created:
+                reply = await self._adjust(keys=[name], args=["0", "0"])
+            else:
+                reply = await self._adjust(keys=[name], args=[str(max(delta_nanos, 0)), "1"])
+        raise CounterStoreError(f"counter {name!r} vanished {_ATTEMPTS} times while being loaded")
+
+    async def read(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[LineState]:
+        keys = [self._zset, *(self.counter_name(line.key) for line in lines)]
+        for attempt in range(_ATTEMPTS):
+            rows = await self._inspect(keys=keys, args=[self._prefix, repr(self._clock.now_s())])
+            missing = [line for line, row in zip(lines, rows, strict=True) if row[0] == ""]
+            quiet_stale = [
+                (line, str(row[3]))
+                for line, row in zip(lines, rows, strict=True)
+                if row[0] != "" and row[2] != "" and int(row[1]) == 0
+            ]
+            if not missing and (not quiet_stale or attempt > 0):
+                return [LineState(int(row[0]), int(row[1])) for row in rows]
+            if missing:
+                await self._load_missing(missing, loader)
+            if quiet_stale and attempt == 0:
+                await self._resync_lines([line for line, _ in quiet_stale], [v for _, v in quiet_stale], loader)
+        raise CounterStoreError(f"counters vanished {_ATTEMPTS} times while being loaded")
+
+    async def held_count(self) -> int:
+        while True:
+            swept, live = await self._held_count(keys=[self._zset], args=[self._prefix, repr(self._clock.now_s())])
+            if int(swept) < lua.SWEEP_BATCH:
+                return int(live)

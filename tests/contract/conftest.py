@@ -1,0 +1,79 @@
+"""Fixtures of the storage contract suites: every counters test runs on memory and on Redis, every ledger test
+on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ledgergate.storage.sql.engine import create_engine, upgrade_schema
+from ledgergate.storage.sql.ledger import SqlLedger
+from tests.contract.backends import Backend, ManualClock, MemoryBackend, RedisBackend
+from tests.contract.services import check_redis, create_pg_schema, drop_pg_schema, pg_engine, unique_prefix
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        yield MemoryBackend(clock)
+        return
+    await check_redis()
+    redis_backend = RedisBackend(clock, unique_prefix())
+    try:
+        yield redis_backend
+    finally:
+        await redis_backend.aclose()
+
+
+@pytest.fixture
+async def redis_backend(clock: ManualClock) -> AsyncIterator[RedisBackend]:
+    await check_redis()
+    backend = RedisBackend(clock, unique_prefix())
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+@pytest.fixture
+async def sqlite_ledger(tmp_path: Path) -> AsyncIterator[SqlLedger]:
+    """A real SQL ledger on a SQLite file, e.g. as the loader counters are rebuilt from."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+    await upgrade_schema(engine)
+    ledger = SqlLedger(engine)
+    await ledger.start()
+    try:
+        yield ledger
+    finally:
+        await ledger.close()
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sql_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlLedger]:
+    """The SQL ledger on a fresh, migrated database of each dialect."""
+    schema = None
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+    else:
+        schema = await create_pg_schema()
+        engine = pg_engine(schema)
+    try:
+        await upgrade_schema(engine)
+        ledger = SqlLedger(engine)
+        await ledger.start()
+        try:
+            yield ledger
+        finally:
+            await ledger.close()
+    finally:
+        await engine.dispose()
+        if schema is not None:
+            await drop_pg_schema(schema)
