@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -49,8 +50,14 @@ class ApiError(Exception):
         self.param = param
 
 
+_TYPE_TAGS = re.compile(r"^(float|int|str|bool|dict|list|none|function-\w+|[a-z_]+\[.*\])$")
+
+
 def _field_name(location: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in location if part not in ("body", "query", "path")]
+    """``('body', 'max_budget', 'float')`` -> ``max_budget``: pydantic's union branch tags are not fields."""
+    parts = [
+        str(part) for part in location if part not in ("body", "query", "path") and not _TYPE_TAGS.match(str(part))
+    ]
     return ".".join(parts) or "body"
 
 

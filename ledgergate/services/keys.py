@@ -92,6 +92,11 @@ class KeyService:
     async def _check_references(self, entity: Entity) -> None:
         if entity.team_id and await self._directory.get(EntityType.TEAM, entity.team_id) is None:
             raise NotFound(f"team {entity.team_id!r} not found", param="team_id")
+        if (
+            entity.organization_id
+            and await self._directory.get(EntityType.ORGANIZATION, entity.organization_id) is None
+        ):
+            raise NotFound(f"organization {entity.organization_id!r} not found", param="organization_id")
         if entity.budget_id and await self._directory.get(EntityType.BUDGET, entity.budget_id) is None:
             raise NotFound(f"budget {entity.budget_id!r} not found", param="budget_id")
 

@@ -205,7 +205,14 @@ class RequestCharger:
         for window in windows:
             start_s, end_s = self._periods.bounds(window, now_s)
             lines.append(CounterLine(_counter_key(entity.ref, window, start_s), window.max_budget_nanos, end_s))
-        states = await self._counters.read(lines, self._ledger.window_sums)
+        limited = [line for line in lines if line.limit_nanos is not None]
+        counted = iter(await self._counters.read(limited, self._ledger.window_sums))
+        # Unlimited windows take part in no admission, so no settle keeps a counter of them current: read the ledger.
+        unlimited = [line for line in lines if line.limit_nanos is None]
+        summed = iter(
+            await self._ledger.window_sums([line.key for line in unlimited], [line.period_end_s for line in unlimited])
+        )
+        states = [next(counted) if line.limit_nanos is not None else LineState(next(summed), 0) for line in lines]
         return [(state, line.period_end_s) for state, line in zip(states, lines, strict=True)]
 
     def counter_line(self, entity: EntityRef, window: Window) -> CounterLine:

@@ -65,7 +65,7 @@ class SpendResets:
                 )
             window = UNLIMITED_LIFETIME
         line = self._charger.counter_line(entity.ref, window)
-        (state,) = await self._counters.read([line], self._ledger.window_sums)
+        ((state, _),) = await self._charger.window_states(entity, [window])
         previous = state.spent_nanos
         if reset_to_nanos > previous:
             raise InvalidInput(
@@ -88,13 +88,17 @@ class SpendResets:
             created_at_us=int(self._clock.now_s() * 1_000_000),
         )
         await self._ledger.add_adjustment(adjustment)
-        new_state = await self._counters.adjust(line, adjustment.delta_nanos, self._ledger.window_sums)
+        new_spend = reset_to_nanos
+        if window.max_budget_nanos is not None:  # only limited windows have a counter admission reads
+            new_spend = (
+                await self._counters.adjust(line, adjustment.delta_nanos, self._ledger.window_sums)
+            ).spent_nanos
         return {
             "entity_type": entity.type.value,
             "entity_id": entity.id,
             "budget_duration": window.label if window.duration else None,
             "previous_spend": nanos_to_usd(previous),
-            "spend": nanos_to_usd(new_state.spent_nanos),
+            "spend": nanos_to_usd(new_spend),
             "max_budget": nanos_to_usd(window.max_budget_nanos) if window.max_budget_nanos is not None else None,
             "reset_at": iso_time(line.period_end_s) if window.duration else None,
             "adjustment_id": adjustment.adjustment_id,

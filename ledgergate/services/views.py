@@ -70,7 +70,6 @@ class EntityViews:
 
     async def view(self, entity: Entity) -> dict[str, Any]:
         base: dict[str, Any] = {
-            ID_FIELD[entity.type]: entity.id,
             "alias": entity.alias,
             "user_id": entity.user_id,
             "team_id": entity.team_id,
@@ -85,4 +84,5 @@ class EntityViews:
         }
         base.update(entity.extra)
         base.update(await self.budget_fields(entity))
+        base[ID_FIELD[entity.type]] = entity.id  # after the generic fields: a user's user_id is its id
         return base

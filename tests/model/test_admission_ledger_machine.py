@@ -141,7 +141,9 @@ class AdmissionLedgerMachine(RuleBasedStateMachine):
         """
         tickets = self.model.settled_since_start
         ticket = tickets[pick % len(tickets)]
-        self.run(self.core.charger.settle(ticket.ticket, Usage(completion_tokens=completion_tokens), RequestStatus.SUCCESS))
+        self.run(
+            self.core.charger.settle(ticket.ticket, Usage(completion_tokens=completion_tokens), RequestStatus.SUCCESS)
+        )
 
     @rule(
         move=st.sampled_from(["seconds", "minute_end", "minute_start", "next_hour", "hold_ttl", "hours"]),
@@ -248,8 +250,15 @@ def test_admission_ledger_matches_reference_model(tmp_path: Path, mode: BudgetMo
     hold expiry, admin resets and restarts; overshoot stays within one max cost (standard) or zero (strict),
     apart from holds that expired unsettled. Bug classes: counters drifting from the spend logs, counters
     reseeded additively or lost on restart, resets that do not stick."""
+    run_state_machine_as_test(_machine_over(tmp_path, mode), settings=MACHINE_SETTINGS)
+
+
+def _machine_over(root: Path, mode: BudgetMode) -> type[AdmissionLedgerMachine]:
+    """The machine class hypothesis instantiates once per example, each on a fresh database file."""
     examples = itertools.count()
-    run_state_machine_as_test(
-        lambda: AdmissionLedgerMachine(tmp_path / f"example-{next(examples)}.db", mode),
-        settings=MACHINE_SETTINGS,
-    )
+
+    class Machine(AdmissionLedgerMachine):
+        def __init__(self) -> None:
+            super().__init__(root / f"example-{next(examples)}.db", mode)
+
+    return Machine

@@ -45,7 +45,9 @@ async def _request(core: Core, index: int, rng: random.Random, full_usage: bool)
 
 @pytest.mark.parametrize("mode", [BudgetMode.STANDARD, BudgetMode.STRICT])
 @pytest.mark.parametrize("full_usage", [True, False], ids=["full-usage", "random-usage"])
-async def test_concurrent_admission_overshoot_is_bounded(make_core: CoreFactory, mode: BudgetMode, full_usage: bool) -> None:
+async def test_concurrent_admission_overshoot_is_bounded(
+    make_core: CoreFactory, mode: BudgetMode, full_usage: bool
+) -> None:
     """However 200 admit+settle coroutines interleave on one key: standard mode overshoots the window by less
     than one request's maximum cost, strict mode never exceeds it, and afterwards the counter equals the ledger
     sum exactly (bug classes: check-then-charge races letting a burst through; a counter loaded once per racing
