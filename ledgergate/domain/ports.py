@@ -48,7 +48,8 @@ class Counters(Protocol):
         ...
 
     async def adjust(self, line: CounterLine, delta_nanos: int, loader: CounterLoader) -> LineState:
-        """Add ``delta_nanos`` to one counter (an admin adjustment already written to the ledger)."""
+        """Add ``delta_nanos`` to one counter, loading it first if absent. The caller writes the adjustment
+        record *after* this (and adjusts back if that write fails), so a load never sees it twice."""
         ...
 
     async def read(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[LineState]: ...
@@ -57,8 +58,9 @@ class Counters(Protocol):
 
 
 class Ledger(Protocol):
-    async def append(self, record: SpendRecord) -> None:
-        """Durably store ``record`` (group commit); returns once committed. Idempotent on ``request_id``."""
+    async def append(self, record: SpendRecord) -> bool:
+        """Durably store ``record`` (group commit); returns once committed. Idempotent on ``request_id``:
+        False when the request id was already recorded (nothing written)."""
         ...
 
     async def add_adjustment(self, adjustment: Adjustment) -> None: ...

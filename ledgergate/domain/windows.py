@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -146,6 +146,12 @@ def find_window(windows: Sequence[Window], budget_duration: str | None) -> Windo
 
 
 UNLIMITED_LIFETIME = Window(None, None)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(now_s: float) -> int:
+    """The one conversion of clock seconds to the integer microseconds records are timestamped with."""
+    return int(now_s * 1_000_000)
 
 
 class PeriodClock:
@@ -163,13 +169,15 @@ class PeriodClock:
         return self._tz
 
     def bounds(self, window: Window, now_s: float) -> tuple[int, int]:
-        """``(start_s, end_s)`` of ``window``'s period containing ``now_s``."""
+        """``(start_s, end_s)`` of ``window``'s period containing ``now_s``, judged at whole microseconds
+        exactly as ``epoch_us`` truncates charge timestamps, so a hold and its record share one period."""
         if window.duration is None:
             return LIFETIME_PERIOD_START_S, FAR_FUTURE_S
+        now_us = epoch_us(now_s)
         cached = self._cache.get(window.key)
-        if cached is not None and cached[0] <= now_s < cached[1]:
+        if cached is not None and cached[0] * 1_000_000 <= now_us < cached[1] * 1_000_000:
             return cached
-        instant = datetime.fromtimestamp(now_s, UTC)
+        instant = _EPOCH + timedelta(microseconds=now_us)
         start, end = period_of(instant, window.duration, self._tz)
         bounds = (int(start.timestamp()), int(end.timestamp()))
         self._cache[window.key] = bounds

@@ -16,7 +16,7 @@ from ledgergate.domain.entities import Entity
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.ports import Clock, Counters, Ledger
 from ledgergate.domain.pricing import Usage, cost_nanos, max_cost_nanos, output_tokens_affordable
-from ledgergate.domain.windows import PeriodClock, Window
+from ledgergate.domain.windows import PeriodClock, Window, epoch_us
 from ledgergate.services.directory import Directory
 
 
@@ -162,7 +162,7 @@ class RequestCharger:
             lines=tuple(lines),
             hold_nanos=decision.hold_nanos,
             max_tokens_to_send=max_tokens_to_send,
-            charged_at_us=int(now_s * 1_000_000),
+            charged_at_us=epoch_us(now_s),
         )
 
     async def settle(self, ticket: Ticket, usage: Usage | None, status: RequestStatus) -> SpendRecord:
@@ -182,7 +182,7 @@ class RequestCharger:
             cost_nanos=cost,
             status=status,
             charged_at_us=ticket.charged_at_us,
-            ended_at_us=int(self._clock.now_s() * 1_000_000),
+            ended_at_us=epoch_us(self._clock.now_s()),
             user_id=parties.user_id,
             team_id=parties.team_id,
             organization_id=parties.team_organization_id or parties.key_organization_id,
@@ -190,11 +190,14 @@ class RequestCharger:
             tags=request_tags(parties),
         )
         try:
-            await self._ledger.append(record)
+            inserted = await self._ledger.append(record)
         except BaseException:
             # Without a durable record there is no charge: free the hold rather than pin the budget.
             await self._counters.release(ticket.call.request_id)
             raise
+        if not inserted:  # settled before (another process, or a retry): the counters have it already
+            await self._counters.release(ticket.call.request_id)
+            return record
         await self._counters.settle(ticket.call.request_id, ticket.lines, cost)
         return record
 

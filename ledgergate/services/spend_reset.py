@@ -87,12 +87,18 @@ class SpendResets:
             reason=reason,
             created_at_us=int(self._clock.now_s() * 1_000_000),
         )
-        await self._ledger.add_adjustment(adjustment)
         new_spend = reset_to_nanos
-        if window.max_budget_nanos is not None:  # only limited windows have a counter admission reads
-            new_spend = (
-                await self._counters.adjust(line, adjustment.delta_nanos, self._ledger.window_sums)
-            ).spent_nanos
+        if window.max_budget_nanos is None:  # unlimited windows have no counter: the ledger is all there is
+            await self._ledger.add_adjustment(adjustment)
+        else:
+            # Counter first, record second: a counter loaded in between cannot count the adjustment twice.
+            new_state = await self._counters.adjust(line, adjustment.delta_nanos, self._ledger.window_sums)
+            new_spend = new_state.spent_nanos
+            try:
+                await self._ledger.add_adjustment(adjustment)
+            except BaseException:
+                await self._counters.adjust(line, -adjustment.delta_nanos, self._ledger.window_sums)
+                raise
         return {
             "entity_type": entity.type.value,
             "entity_id": entity.id,

@@ -180,7 +180,8 @@ class RedisCounters:
     ) -> Decision:
         keys = [self._zset, self._hold_name(hold_id), *(self.counter_name(line.key) for line in lines)]
         limits = ["" if line.limit_nanos is None else str(line.limit_nanos) for line in lines]
-        for attempt in range(_ATTEMPTS):
+        resynced = False
+        for _ in range(_ATTEMPTS):
             now_s = self._clock.now_s()
             hold_ttl_s = max(1, math.ceil(expires_at_s - now_s) + self._hold_retention_s)
             reply = await self._try_hold(
@@ -195,7 +196,7 @@ class RedisCounters:
                     repr(expires_at_s),
                     hold_ttl_s,
                     # A stale counter is recomputed once; it must never keep a request from being decided.
-                    "1" if attempt == 0 else "0",
+                    "0" if resynced else "1",
                     *limits,
                 ],
             )
@@ -209,6 +210,7 @@ class RedisCounters:
                 await self._load_missing([lines[int(index)] for index in missing], loader)
             if stale:
                 await self._resync_lines([lines[int(index)] for index in stale], versions, loader)
+                resynced = True
         raise CounterStoreError(f"counters for hold {hold_id!r} vanished {_ATTEMPTS} times while being loaded")
 
     async def settle(self, hold_id: str, lines: Sequence[CounterLine], cost_nanos: int) -> None:
@@ -249,7 +251,8 @@ class RedisCounters:
 
     async def read(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[LineState]:
         keys = [self._zset, *(self.counter_name(line.key) for line in lines)]
-        for attempt in range(_ATTEMPTS):
+        resynced = False
+        for _ in range(_ATTEMPTS):
             rows = await self._inspect(keys=keys, args=[self._prefix, repr(self._clock.now_s())])
             missing = [line for line, row in zip(lines, rows, strict=True) if row[0] == ""]
             quiet_stale = [
@@ -257,12 +260,13 @@ class RedisCounters:
                 for line, row in zip(lines, rows, strict=True)
                 if row[0] != "" and row[2] != "" and int(row[1]) == 0
             ]
-            if not missing and (not quiet_stale or attempt > 0):
+            if not missing and (not quiet_stale or resynced):
                 return [LineState(int(row[0]), int(row[1])) for row in rows]
             if missing:
                 await self._load_missing(missing, loader)
-            if quiet_stale and attempt == 0:
+            elif quiet_stale:
                 await self._resync_lines([line for line, _ in quiet_stale], [v for _, v in quiet_stale], loader)
+                resynced = True
         raise CounterStoreError(f"counters vanished {_ATTEMPTS} times while being loaded")
 
     async def held_count(self) -> int:

@@ -3,10 +3,12 @@ on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
@@ -56,24 +58,47 @@ async def sqlite_ledger(tmp_path: Path) -> AsyncIterator[SqlLedger]:
         await engine.dispose()
 
 
+@dataclass(frozen=True)
+class SqlUnderTest:
+    """A migrated database of one dialect; ``engine_factory`` opens another engine on it (another instance)."""
+
+    dialect: str
+    engine: AsyncEngine
+    engine_factory: Callable[[], AsyncEngine]
+    schema: str | None
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def sql_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlLedger]:
-    """The SQL ledger on a fresh, migrated database of each dialect."""
+async def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlUnderTest]:
+    """A fresh database of each dialect: a SQLite file, or a new PostgreSQL schema dropped afterwards."""
     schema = None
     if request.param == "sqlite":
-        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+        url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+
+        def factory() -> AsyncEngine:
+            return create_engine(url)
+
     else:
         schema = await create_pg_schema()
-        engine = pg_engine(schema)
+
+        def factory() -> AsyncEngine:
+            return pg_engine(schema)
+
+    engine = factory()
     try:
         await upgrade_schema(engine)
-        ledger = SqlLedger(engine)
-        await ledger.start()
-        try:
-            yield ledger
-        finally:
-            await ledger.close()
+        yield SqlUnderTest(request.param, engine, factory, schema)
     finally:
         await engine.dispose()
         if schema is not None:
             await drop_pg_schema(schema)
+
+
+@pytest.fixture
+async def sql_ledger(sql_db: SqlUnderTest) -> AsyncIterator[SqlLedger]:
+    ledger = SqlLedger(sql_db.engine)
+    await ledger.start()
+    try:
+        yield ledger
+    finally:
+        await ledger.close()

@@ -22,9 +22,7 @@ SEEDS = {BudgetMode.STANDARD: 1, BudgetMode.STRICT: 2}
 
 
 async def _hold(backend: Backend, hold_id: str, lines: list[CounterLine], amount: int, ledger: LedgerView) -> None:
-    decision = await backend.instance().try_hold(
-        hold_id, lines, amount, 0, BudgetMode.STANDARD, FAR_S, ledger
-    )
+    decision = await backend.instance().try_hold(hold_id, lines, amount, 0, BudgetMode.STANDARD, FAR_S, ledger)
     assert decision == Admitted(amount)
 
 
@@ -62,7 +60,8 @@ def _scenarios(mode: BudgetMode, seed: int) -> list[tuple[list[tuple[int, int, i
         for _ in range(rng.randint(1, 3)):
             limit = rng.choice([None, None, 0, scale, scale, scale + 1])
             base = limit if limit is not None else scale
-            offsets = [-scale, -scale // 2, -max_cost - 1, -max_cost, -max_cost // 2, -min_cost - 1, -min_cost, -1, 0, 1]
+            offsets = [-scale, -scale // 2, -max_cost - 1, -max_cost, -max_cost // 2, -min_cost - 1, -min_cost]
+            offsets += [-1, 0, 1]
             total = max(0, base + rng.choice(offsets))
             held = rng.randint(0, total)
             rows.append((total - held, held, limit))
@@ -190,7 +189,9 @@ async def test_counters_adjust_of_absent_counter_counts_the_ledger_once(
     does not apply the delta a second time."""
     if backend.name == "memory":
         request.applymarker(
-            pytest.mark.xfail(reason="MemoryCounters.adjust adds the delta after loading it (bug reported)", strict=True)
+            pytest.mark.xfail(
+                reason="MemoryCounters.adjust re-adds a delta its load already has (reported)", strict=True
+            )
         )
     ledger = LedgerView()
     counters = backend.instance()
@@ -273,9 +274,7 @@ def _record(request_id: str, targets: tuple[EntityRef, ...], cost_nanos: int, at
     )
 
 
-async def test_counters_rebuild_from_sql_ledger_after_cache_loss(
-    backend: Backend, sqlite_ledger: SqlLedger
-) -> None:
+async def test_counters_rebuild_from_sql_ledger_after_cache_loss(backend: Backend, sqlite_ledger: SqlLedger) -> None:
     """After the counter store is lost (restart, FLUSHALL), counters are rebuilt from the SQL ledger exactly,
     even by several instances at once: never additively."""
     key, team = EntityRef(EntityType.KEY, "k"), EntityRef(EntityType.TEAM, "t")

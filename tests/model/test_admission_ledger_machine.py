@@ -50,7 +50,11 @@ class AdmissionLedgerMachine(RuleBasedStateMachine):
         self.model = ReferenceLedger()
         self.mode = mode
         self.request_ids = itertools.count()
-        self.run(self._open())
+        try:
+            self.run(self._open())
+        except BaseException:
+            self.teardown()  # hypothesis only tears down machines that were built
+            raise
 
     async def _open(self) -> None:
         await self.core.open()
@@ -259,6 +263,6 @@ def _machine_over(root: Path, mode: BudgetMode) -> type[AdmissionLedgerMachine]:
 
     class Machine(AdmissionLedgerMachine):
         def __init__(self) -> None:
-            super().__init__(root / f"example-{next(examples)}.db", mode)
+            super().__init__(root / f"{mode}-example-{next(examples)}.db", mode)
 
     return Machine

@@ -28,7 +28,7 @@ class SqlLedger:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._pending: list[tuple[SpendRecord, asyncio.Future[None]]] = []
+        self._pending: list[tuple[SpendRecord, asyncio.Future[bool]]] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -44,13 +44,14 @@ class SqlLedger:
             await self._writer
             self._writer = None
 
-    async def append(self, record: SpendRecord) -> None:
+    async def append(self, record: SpendRecord) -> bool:
+        """True if the record was written now, False if its request id was already in the ledger."""
         if self._writer is None:
             raise RuntimeError("ledger writer not started")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((record, future))
         self._wakeup.set()
-        await asyncio.shield(future)
+        return await asyncio.shield(future)
 
     async def _write_loop(self) -> None:
         while True:
@@ -60,20 +61,21 @@ class SqlLedger:
                 batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
                 try:
                     async with self._engine.begin() as connection:
-                        await self._write_batch(connection, [record for record, _ in batch])
+                        inserted = await self._write_batch(connection, [record for record, _ in batch])
                 except Exception as exc:  # every waiter learns of the failure; none is silently dropped
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                             future.exception()
                     continue
-                for _, future in batch:
+                for record, future in batch:
                     if not future.done():
-                        future.set_result(None)
+                        future.set_result(record.request_id in inserted)
             if self._closing:
                 return
 
-    async def _write_batch(self, connection: AsyncConnection, records: list[SpendRecord]) -> None:
+    async def _write_batch(self, connection: AsyncConnection, records: list[SpendRecord]) -> set[str]:
+        """Insert new records and their charges; returns the request ids that were not there before."""
         rows = [_record_row(record) for record in records]
         charges = [
             {
@@ -86,9 +88,14 @@ class SqlLedger:
             for record in records
             for target in record.targets
         ]
-        await connection.execute(self._insert(spend_records).on_conflict_do_nothing(), rows)
-        if charges:
-            await connection.execute(self._insert(spend_charges).on_conflict_do_nothing(), charges)
+        result = await connection.execute(
+            self._insert(spend_records).on_conflict_do_nothing().returning(spend_records.c.request_id), rows
+        )
+        inserted = {row[0] for row in result.all()}
+        new_charges = [charge for charge in charges if charge["request_id"] in inserted]
+        if new_charges:
+            await connection.execute(self._insert(spend_charges).on_conflict_do_nothing(), new_charges)
+        return inserted
 
     async def add_adjustment(self, adjustment: Adjustment) -> None:
         async with self._engine.begin() as connection:
