@@ -12,8 +12,10 @@ import asyncio
 import json
 import os
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
+uvloop: Any
 try:
     import uvloop
 except ImportError:  # pragma: no cover - the venv has it, a bare interpreter may not
@@ -86,7 +88,9 @@ def _percentile_ms(sorted_ns: list[int], fraction: float) -> float:
     return sorted_ns[index] / 1e6
 
 
-async def run(url: str, concurrency: int, duration_s: float, body: bytes, token: str, timeout_s: float) -> dict:
+async def run(
+    url: str, concurrency: int, duration_s: float, body: bytes, token: str, timeout_s: float
+) -> dict[str, Any]:
     host, port, request = _request_bytes(url, body, token)
     tally = _Tally()
     started = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 TARGET_RPS_AT_C64 = 1500.0
@@ -41,7 +42,7 @@ def targets_table(points: list[dict[str, Any]], peak_rss_kib: int | None) -> str
     added_p50 = gateway_c1["p50_ms"] - direct_c1["p50_ms"] if gateway_c1 and direct_c1 else None
     gateway_points = [p for p in points if p["target"] == "ledgergate" and p.get("gateway_cpu_s_per_1000")]
     worst_cpu = max((p["gateway_cpu_s_per_1000"] for p in gateway_points), default=None)
-    checks = [
+    checks: list[tuple[str, float | None, str, str, Callable[[float], bool], int]] = [
         (
             "req/s at c64",
             gateway_c64["rps"] if gateway_c64 else None,

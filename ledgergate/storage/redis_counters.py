@@ -19,11 +19,12 @@ time it is seen with no hold on it, it is recomputed from the ledger (``RESYNC``
 
 Redis Cluster. Scripts touch keys they compute (holds found by the expiry sweep, the counters a hold was placed
 on), so every key must live in one hash slot: the prefix carries the hash tag ``{lg}``. The bound this implies:
-all counters live on one primary, so a cluster adds failover, not write throughput (one primary runs some tens of
-thousands of these scripts per second). Replication is asynchronous: a failover may lose the last writes, which
-the gateway sees as lost holds (overshoot up to the requests in flight) until counters are next reloaded. Run
-Redis with ``maxmemory-policy noeviction`` (or ``volatile-*``): evicting a settled marker would let a repeated
-settle count twice.
+all counters live on one primary, so a cluster adds failover, not admission throughput (each admission is one
+script of O(lines) hash commands plus an O(log n) index update on that primary). Replication is asynchronous: a
+failover may lose the last writes (holds and settles of its last moments), which the counters on the new primary
+then miss until they are reloaded; deleting the ``lg:`` keys after a failover rebuilds them exactly from the
+ledger. Run Redis with ``maxmemory-policy noeviction`` (or ``volatile-*``): evicting a settled marker would let
+a repeated settle count twice.
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ class RedisCounters:
 
     # -- loading from the ledger ------------------------------------------------------------------------------------
 
-    async def _load_missing(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[bool]:
-        """Create the absent counters from the ledger; True where this call created the counter.
+    async def _load_missing(self, lines: Sequence[CounterLine], loader: CounterLoader) -> None:
+        """Create the absent counters from the ledger (set-if-absent).
 
         Callers in this process share one load per counter; other instances race through set-if-absent.
         """
@@ -134,7 +135,6 @@ class RedisCounters:
             unique.setdefault(self.counter_name(line.key), line)
         waits = [self._loading[name] for name in unique if name in self._loading]
         mine = {name: line for name, line in unique.items() if name not in self._loading}
-        created: dict[str, bool] = {}
         if mine:
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             for name in mine:
@@ -145,8 +145,7 @@ class RedisCounters:
                 args: list[str | int] = []
                 for line, spent in zip(mine.values(), sums, strict=True):
                     args += [str(int(spent)), self._ttl_s(line, now_s), uuid.uuid4().hex]
-                flags = await self._load(keys=list(mine), args=args)
-                created = {name: bool(int(flag)) for name, flag in zip(mine, flags, strict=True)}
+                await self._load(keys=list(mine), args=args)
                 future.set_result(None)
             except BaseException as exc:
                 future.set_exception(exc)
@@ -157,7 +156,6 @@ class RedisCounters:
                     self._loading.pop(name, None)
         for wait in waits:
             await wait
-        return [created.get(self.counter_name(line.key), False) for line in lines]
 
     async def _resync_lines(self, lines: Sequence[CounterLine], versions: Sequence[str], loader: CounterLoader) -> None:
         sums = await loader([line.key for line in lines], [line.period_end_s for line in lines])
@@ -231,22 +229,17 @@ class RedisCounters:
         await self._release(keys=[self._zset, self._hold_name(hold_id)], args=[hold_id])
 
     async def adjust(self, line: CounterLine, delta_nanos: int, loader: CounterLoader) -> LineState:
-        """Add an adjustment that is already in the ledger (written first, as with settle).
+        """Add ``delta_nanos`` to one counter, loading it first if absent.
 
-        An absent counter is loaded and not adjusted: its ledger sum includes the adjustment. If another loader
-        created it meanwhile, its snapshot may predate the adjustment: the higher candidate is kept and the
-        counter flagged for recomputation.
+        Ordering: the caller writes the adjustment record *after* this call (and adjusts back if that fails), so
+        no load, here or on another instance, can include it yet: adding the delta is exact whoever loaded.
         """
         name = self.counter_name(line.key)
-        reply = await self._adjust(keys=[name], args=[str(delta_nanos), "0"])
         for _ in range(_ATTEMPTS):
+            reply = await self._adjust(keys=[name], args=[str(delta_nanos)])
             if int(reply[0]) == 1:
                 return LineState(int(reply[1]), int(reply[2]))
-            (created,) = await self._load_missing([line], loader)
-            if created:
-                reply = await self._adjust(keys=[name], args=["0", "0"])
-            else:
-                reply = await self._adjust(keys=[name], args=[str(max(delta_nanos, 0)), "1"])
+            await self._load_missing([line], loader)
         raise CounterStoreError(f"counter {name!r} vanished {_ATTEMPTS} times while being loaded")
 
     async def read(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[LineState]:

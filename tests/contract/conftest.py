@@ -3,8 +3,7 @@ on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from tests.contract.backends import Backend, ManualClock, MemoryBackend, RedisBackend
-from tests.contract.services import check_redis, create_pg_schema, drop_pg_schema, pg_engine, unique_prefix
+from tests.contract.services import (
+    SqlUnderTest,
+    check_redis,
+    create_pg_schema,
+    drop_pg_schema,
+    pg_engine,
+    unique_prefix,
+)
 
 
 @pytest.fixture
@@ -56,16 +62,6 @@ async def sqlite_ledger(tmp_path: Path) -> AsyncIterator[SqlLedger]:
     finally:
         await ledger.close()
         await engine.dispose()
-
-
-@dataclass(frozen=True)
-class SqlUnderTest:
-    """A migrated database of one dialect; ``engine_factory`` opens another engine on it (another instance)."""
-
-    dialect: str
-    engine: AsyncEngine
-    engine_factory: Callable[[], AsyncEngine]
-    schema: str | None
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NoReturn
 
 import pytest
@@ -77,3 +79,13 @@ async def drop_pg_schema(name: str) -> None:
 
 def pg_engine(schema: str) -> AsyncEngine:
     return create_async_engine(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
+
+
+@dataclass(frozen=True)
+class SqlUnderTest:
+    """A migrated database of one dialect; ``engine_factory`` opens another engine on it (another instance)."""
+
+    dialect: str
+    engine: AsyncEngine
+    engine_factory: Callable[[], AsyncEngine]
+    schema: str | None

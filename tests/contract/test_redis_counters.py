@@ -171,11 +171,15 @@ async def test_redis_counters_flush_under_load_rebuilds_exactly(
 
     async def flush() -> None:
         nonlocal lost_holds
-        await asyncio.sleep(0.01)
+        for _ in range(2_000):  # flush once several requests are between hold and settle
+            if len(in_flight) >= 5:
+                break
+            await asyncio.sleep(0.001)
         lost_holds = len(in_flight)
         await redis_backend.lose_cache()
 
     await asyncio.gather(flush(), *(request(i) for i in range(200)))
+    assert lost_holds >= 5
     ledger_sums = await sqlite_ledger.window_sums([x.key for x in lines], [x.period_end_s for x in lines])
     for counters in instances:
         assert await counters.read(lines, sqlite_ledger.window_sums) == [LineState(s, 0) for s in ledger_sums]

@@ -15,8 +15,13 @@ from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord
 from ledgergate.storage.sql.engine import upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.tables import spend_charges, spend_records
-from tests.contract.conftest import SqlUnderTest
-from tests.contract.services import POSTGRES_URL
+from tests.contract.services import (
+    POSTGRES_URL,
+    SqlUnderTest,
+    create_pg_schema,
+    drop_pg_schema,
+    pg_engine,
+)
 
 HOUR_S = 1_767_225_600  # 2026-01-01T00:00Z
 KEY = EntityRef(EntityType.KEY, "k1")
@@ -52,23 +57,33 @@ async def _count(sql_db: SqlUnderTest, table: Any) -> int:
 
 
 async def test_sql_ledger_append_is_idempotent_per_request_id(sql_db: SqlUnderTest, sql_ledger: SqlLedger) -> None:
-    """A request id is recorded at most once, whether repeated later, in one batch, or by two instances."""
-    await sql_ledger.append(_record("r1", 100, HOUR_S * 1_000_000))
-    await sql_ledger.append(_record("r1", 999, HOUR_S * 1_000_000))
+    """A request id is recorded at most once, whether repeated later, in one batch, or by two instances; exactly
+    one append reports it written (the charger settles counters only for that one)."""
+    assert await sql_ledger.append(_record("r1", 100, HOUR_S * 1_000_000)) is True
+    assert await sql_ledger.append(_record("r1", 999, HOUR_S * 1_000_000)) is False
     await asyncio.gather(*(sql_ledger.append(_record("r2", 50, HOUR_S * 1_000_000)) for _ in range(5)))
     other_engine = sql_db.engine_factory()
     other = SqlLedger(other_engine)
     await other.start()
     try:
-        await asyncio.gather(
+        two_instances = await asyncio.gather(
             sql_ledger.append(_record("r3", 7, HOUR_S * 1_000_000)), other.append(_record("r3", 7, HOUR_S * 1_000_000))
         )
+        assert sorted(two_instances) == [False, True]
     finally:
         await other.close()
         await other_engine.dispose()
     assert await _count(sql_db, spend_records) == 3
     assert await _count(sql_db, spend_charges) == 6
     assert await sql_ledger.lifetime_spend(KEY) == 157
+
+
+@pytest.mark.xfail(reason="SqlLedger reports every duplicate of one batch as written (reported)", strict=True)
+async def test_sql_ledger_duplicates_in_one_batch_report_one_write(sql_ledger: SqlLedger) -> None:
+    """Concurrent appends of one request id that share a group commit: exactly one is reported written, so the
+    charger settles the counters once and releases the other holds."""
+    same_batch = await asyncio.gather(*(sql_ledger.append(_record("r2", 50, HOUR_S * 1_000_000)) for _ in range(5)))
+    assert sorted(same_batch) == [False] * 4 + [True]
 
 
 async def test_sql_ledger_window_sums_count_the_period_and_its_adjustments(sql_ledger: SqlLedger) -> None:
@@ -117,12 +132,18 @@ async def test_sql_ledger_group_commit_of_500_concurrent_appends(sql_db: SqlUnde
 
     event.listen(sql_db.engine.sync_engine, "commit", count_commit)
     try:
-        await asyncio.gather(*(sql_ledger.append(_record(f"r{i}", i, HOUR_S * 1_000_000 + i)) for i in range(500)))
+        written = await asyncio.gather(
+            *(sql_ledger.append(_record(f"r{i}", i, HOUR_S * 1_000_000 + i)) for i in range(500))
+        )
     finally:
         event.remove(sql_db.engine.sync_engine, "commit", count_commit)
+    assert all(written)
     assert await _count(sql_db, spend_records) == 500
     assert await sql_ledger.lifetime_spend(KEY) == sum(range(500))
-    assert 1 <= commits <= 10
+    # SQLite may commit on a connection of its own writer thread, which the engine does not see.
+    assert commits <= 10
+    if sql_db.dialect == "postgresql":
+        assert commits >= 1
 
 
 async def test_sql_schema_upgrade_is_idempotent(sql_db: SqlUnderTest) -> None:
@@ -151,8 +172,6 @@ asyncio.run(main())
 @pytest.mark.slow
 async def test_sql_schema_concurrent_upgrades_on_postgresql() -> None:
     """Instances starting together on an empty PostgreSQL database all migrate it without racing on CREATE."""
-    from tests.contract.services import create_pg_schema, drop_pg_schema, pg_engine
-
     schema = await create_pg_schema()
     try:
         processes = [

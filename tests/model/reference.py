@@ -44,7 +44,6 @@ class ReferenceLedger:
     tickets: list[ModelTicket] = field(default_factory=list)  # every ticket admitted, settled or not
     open: dict[str, ModelTicket] = field(default_factory=dict)
     settled: dict[str, ModelTicket] = field(default_factory=dict)
-    settled_since_start: list[ModelTicket] = field(default_factory=list)  # what this process still remembers
     largest_max_cost: int = 0
 
     def spent(self, key_id: str, window: Window, now_s: float) -> int:
@@ -102,7 +101,6 @@ class ReferenceLedger:
     def settle(self, request_id: str, cost_nanos: int, status: RequestStatus, ended_at_us: int) -> SpendRecord:
         ticket = self.open.pop(request_id)
         self.settled[request_id] = ticket
-        self.settled_since_start.append(ticket)
         call = ticket.ticket.call
         record = SpendRecord(
             request_id=request_id,
@@ -124,7 +122,6 @@ class ReferenceLedger:
     def restarted(self) -> None:
         """In-flight requests die with the process: their holds vanish and they never write a record."""
         self.open.clear()
-        self.settled_since_start.clear()
 
     def total(self) -> tuple[int, int]:
         return len(self.records), sum(record.cost_nanos for record in self.records)

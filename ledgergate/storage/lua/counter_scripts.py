@@ -214,20 +214,16 @@ return 1
 
 LOAD = """
 -- Create absent counters from ledger sums: set-if-absent, so concurrent loaders never add up.
--- KEYS: counter keys   ARGV: (spent, ttl_s (0 = none), token) per counter. Returns 1 where this call created it.
-local created = {}
+-- KEYS: counter keys   ARGV: (spent, ttl_s (0 = none), token) per counter.
 for i, key in ipairs(KEYS) do
   local spent, ttl, tok = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
   if redis.call('HEXISTS', key, 'spent') == 0 then
     redis.call('HSET', key, 'spent', spent, 'held', '0', 'tok', tok)
     redis.call('HINCRBY', key, 'ver', 1)
     if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end
-    created[i] = 1
-  else
-    created[i] = 0
   end
 end
-return created
+return 1
 """
 
 RESYNC = (
@@ -264,12 +260,11 @@ return out
 )
 
 ADJUST = """
--- KEYS: counter   ARGV: delta, mark_stale ('1'/'0').  Returns {0} if absent, else {1, spent, held}.
+-- KEYS: counter   ARGV: delta.  Returns {0} if absent, else {1, spent, held}.
 local key = KEYS[1]
 if redis.call('HEXISTS', key, 'spent') == 0 then return {0} end
 if ARGV[1] ~= '0' then redis.call('HINCRBY', key, 'spent', ARGV[1]) end
 redis.call('HINCRBY', key, 'ver', 1)
-if ARGV[2] == '1' then redis.call('HSET', key, 'stale', '1') end
 local f = redis.call('HMGET', key, 'spent', 'held')
 return {1, f[1], f[2] or '0'}
 """

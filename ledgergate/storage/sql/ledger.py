@@ -9,11 +9,12 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.domain.admission import CounterKey
 from ledgergate.domain.charging import EntityRef
 from ledgergate.domain.ledger import Adjustment, SpendRecord
+from ledgergate.storage.sql.sqlite_writer import SqliteBatchWriter
 from ledgergate.storage.sql.tables import spend_adjustments, spend_charges, spend_records
 
 _MAX_BATCH = 1000
@@ -27,13 +28,22 @@ class SqlLedger:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert_records = insert(spend_records).on_conflict_do_nothing().returning(spend_records.c.request_id)
+        self._insert_charges = insert(spend_charges).on_conflict_do_nothing()
         self._pending: list[tuple[SpendRecord, asyncio.Future[bool]]] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._sqlite_writer = (
+            SqliteBatchWriter(engine.url.database or "")
+            if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+            else None
+        )
 
     async def start(self) -> None:
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.start()
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_loop(), name="ledger-group-commit")
 
@@ -43,6 +53,8 @@ class SqlLedger:
         if self._writer is not None:
             await self._writer
             self._writer = None
+        if self._sqlite_writer is not None:
+            await asyncio.to_thread(self._sqlite_writer.stop)
 
     async def append(self, record: SpendRecord) -> bool:
         """True if the record was written now, False if its request id was already in the ledger."""
@@ -60,8 +72,7 @@ class SqlLedger:
             while self._pending:
                 batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
                 try:
-                    async with self._engine.begin() as connection:
-                        inserted = await self._write_batch(connection, [record for record, _ in batch])
+                    inserted = await self._write_batch([record for record, _ in batch])
                 except Exception as exc:  # every waiter learns of the failure; none is silently dropped
                     for _, future in batch:
                         if not future.done():
@@ -74,7 +85,7 @@ class SqlLedger:
             if self._closing:
                 return
 
-    async def _write_batch(self, connection: AsyncConnection, records: list[SpendRecord]) -> set[str]:
+    async def _write_batch(self, records: list[SpendRecord]) -> set[str]:
         """Insert new records and their charges; returns the request ids that were not there before."""
         rows = [_record_row(record) for record in records]
         charges = [
@@ -88,13 +99,14 @@ class SqlLedger:
             for record in records
             for target in record.targets
         ]
-        result = await connection.execute(
-            self._insert(spend_records).on_conflict_do_nothing().returning(spend_records.c.request_id), rows
-        )
-        inserted = {row[0] for row in result.all()}
-        new_charges = [charge for charge in charges if charge["request_id"] in inserted]
-        if new_charges:
-            await connection.execute(self._insert(spend_charges).on_conflict_do_nothing(), new_charges)
+        if self._sqlite_writer is not None:
+            return await self._sqlite_writer.write(rows, charges)
+        async with self._engine.begin() as connection:
+            result = await connection.execute(self._insert_records, rows)
+            inserted = {row[0] for row in result.all()}
+            new_charges = [charge for charge in charges if charge["request_id"] in inserted]
+            if new_charges:
+                await connection.execute(self._insert_charges, new_charges)
         return inserted
 
     async def add_adjustment(self, adjustment: Adjustment) -> None:

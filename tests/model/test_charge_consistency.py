@@ -1,10 +1,8 @@
-"""Minimal reproductions of counter/ledger disagreements the model tests found (xfail until core code is fixed)."""
+"""Regressions the model tests found: a hold and its record in different periods; a repeat settle charging twice."""
 
 from __future__ import annotations
 
 import math
-
-import pytest
 
 from ledgergate.domain.admission import BudgetMode
 from ledgergate.domain.ledger import RequestStatus
@@ -21,15 +19,10 @@ async def _counter_and_ledger(core: Core) -> tuple[int, int]:
     return state.spent_nanos, (await core.db_snapshot()).window_spend("k", key.windows[0].key, start_s, end_s)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PeriodClock.bounds rounds now_s to the nearest microsecond (datetime.fromtimestamp) while "
-    "RequestCharger.admit truncates it (int(now_s * 1e6)) for charged_at_us",
-)
 async def test_period_of_a_hold_is_the_period_its_record_is_charged_in(make_core: CoreFactory) -> None:
     """A request admitted less than half a microsecond before a period ends (time.time() has ~0.24 us
-    resolution) must hold and charge the same period: the hold went to the next minute's counter while the
-    ledger record fell in this minute, so the next minute's counter shows spend its ledger sum does not have."""
+    resolution) holds and charges the same period. Bug pinned: PeriodClock rounded to the nearest microsecond
+    while charged_at_us truncated, so the hold went to the next minute's counter and the record to this minute."""
     core = await make_core(BudgetMode.STANDARD)
     await core.create_key("k", window("1m", 10_000))
     minute_end_s = EPOCH_START_S + 60
@@ -44,14 +37,9 @@ async def test_period_of_a_hold_is_the_period_its_record_is_charged_in(make_core
     assert line.key.period_start_s * 1_000_000 <= ticket.charged_at_us < line.period_end_s * 1_000_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MemoryCounters remembers settled hold ids only in memory; SqlLedger.append ignores the duplicate "
-    "record but RequestCharger.settle still adds its cost to the counters",
-)
 async def test_settle_of_a_recorded_request_charges_nothing_in_a_new_process(make_core: CoreFactory) -> None:
-    """Settle is repeat-safe per request id by the ledger's unique request id, not only by one process'
-    memory: a second settle after a restart (or after 100_000 other settles) must not charge again."""
+    """Settle is repeat-safe per request id through the ledger's unique request id, not only through one
+    process' memory: a second settle after a restart (or after 100_000 other settles) charges nothing."""
     core = await make_core(BudgetMode.STANDARD)
     await core.create_key("k", window("1m", 10_000))
     ticket = await core.charger.admit(await core.key("k"), llm_call("once", 100, 100))
