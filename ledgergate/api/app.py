@@ -41,8 +41,8 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
     app.include_router(spend_routes.router)
     for entity_routes in (users, teams, organizations, customers, tags, budgets):
         app.include_router(entity_routes.router)
-    for route in llm_routes():
-        app.router.routes.append(route)
+    # The LLM routes go first: they are matched on every request, the admin routes rarely.
+    app.router.routes[:0] = llm_routes()
 
     async def liveliness(_: Request) -> Response:
         return Response(orjson.dumps({"status": "healthy"}), media_type="application/json")

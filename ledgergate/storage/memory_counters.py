@@ -109,6 +109,9 @@ class MemoryCounters:
         await self._ensure_loaded(lines, loader)
         # From here to the end nothing awaits: check and hold are one atomic step on this event loop.
         self._expire_holds(self._clock.now_s())
+        existing = self._holds.get(hold_id)
+        if existing is not None:  # a retried hold is the same hold
+            return Admitted(existing.amount_nanos)
         spent, held = self._spent, self._held
         states = [LineState(spent[line.key], held.get(line.key, 0)) for line in lines]
         decision = decide(states, [line.limit_nanos for line in lines], max_cost_nanos, min_cost_nanos, mode)

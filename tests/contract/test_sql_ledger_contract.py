@@ -78,7 +78,6 @@ async def test_sql_ledger_append_is_idempotent_per_request_id(sql_db: SqlUnderTe
     assert await sql_ledger.lifetime_spend(KEY) == 157
 
 
-@pytest.mark.xfail(reason="SqlLedger reports every duplicate of one batch as written (reported)", strict=True)
 async def test_sql_ledger_duplicates_in_one_batch_report_one_write(sql_ledger: SqlLedger) -> None:
     """Concurrent appends of one request id that share a group commit: exactly one is reported written, so the
     charger settles the counters once and releases the other holds."""

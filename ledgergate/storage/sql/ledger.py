@@ -81,7 +81,9 @@ class SqlLedger:
                     continue
                 for record, future in batch:
                     if not future.done():
+                        # Only the first of duplicates within one batch wrote the row.
                         future.set_result(record.request_id in inserted)
+                        inserted.discard(record.request_id)
             if self._closing:
                 return
 
