@@ -12,9 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ledgergate.domain.errors import InvalidInput
+from ledgergate.domain.errors import EntityConflict, InvalidInput
 from ledgergate.services.errors import ServiceError
-from ledgergate.storage.sql.entities import EntityConflict
 
 log = logging.getLogger("ledgergate.api")
 

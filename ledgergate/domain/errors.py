@@ -10,3 +10,7 @@ class InvalidInput(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class EntityConflict(Exception):
+    """An entity store refused a write: the entity exists already (create) or changed since it was read."""

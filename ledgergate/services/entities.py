@@ -14,13 +14,12 @@ from typing import Any, Protocol
 
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
-from ledgergate.domain.errors import InvalidInput
+from ledgergate.domain.errors import EntityConflict, InvalidInput
 from ledgergate.domain.ports import Clock
 from ledgergate.services.budget_fields import apply_budget_fields
 from ledgergate.services.directory import Directory
 from ledgergate.services.errors import Conflict, NotFound
 from ledgergate.services.views import EntityViews
-from ledgergate.storage.sql.entities import EntityConflict
 
 USER_ROLES = ("proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer")
 DEFAULT_USER_ROLE = "internal_user"

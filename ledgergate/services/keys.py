@@ -11,13 +11,12 @@ from typing import Any
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.durations import DurationError, add_duration, parse_duration
 from ledgergate.domain.entities import Entity
-from ledgergate.domain.errors import InvalidInput
+from ledgergate.domain.errors import EntityConflict, InvalidInput
 from ledgergate.domain.ports import Clock
 from ledgergate.services.budget_fields import apply_budget_fields
 from ledgergate.services.directory import Directory
 from ledgergate.services.errors import Conflict, NotFound
 from ledgergate.services.views import EntityViews
-from ledgergate.storage.sql.entities import EntityConflict
 
 SECRET_PREFIX = "sk-"
 _PLAIN_FIELDS = ("key_alias", "user_id", "team_id", "organization_id", "budget_id")

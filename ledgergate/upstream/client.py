@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 
-import httpx
+import aiohttp
+from multidict import CIMultiDict
 
 from ledgergate.deployments import Deployment
 from ledgergate.upstream.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout, UpstreamUnavailable
@@ -14,8 +18,8 @@ from ledgergate.upstream.errors import UpstreamError, UpstreamHTTPError, Upstrea
 # Sized for a gateway holding many slow streaming completions open at once; keepalive avoids a TLS
 # handshake per request to the same provider.
 MAX_CONNECTIONS = 1000
-MAX_KEEPALIVE_CONNECTIONS = 500
 KEEPALIVE_EXPIRY_S = 30.0
+DNS_CACHE_TTL_S = 300
 USER_AGENT = "ledgergate"
 
 
@@ -34,41 +38,72 @@ class UpstreamReply:
 
 def _translate(exc: Exception, deployment: Deployment) -> UpstreamError:
     where = f"{deployment.deployment_id or deployment.model_name} ({deployment.api_base})"
-    if isinstance(exc, httpx.TimeoutException):
+    # aiohttp's connect and read timeouts subclass TimeoutError (and ServerTimeoutError is also a
+    # ClientError), so this test must come first.
+    if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"upstream {where} timed out: {type(exc).__name__}")
     return UpstreamUnavailable(f"upstream {where} unavailable: {type(exc).__name__}: {exc}")
 
 
-# InvalidURL is not an HTTPError but comes from the same misconfigured ``api_base``.
-_TRANSPORT_FAILURES = (httpx.HTTPError, httpx.InvalidURL)
+# ClientError covers refused/reset connections, DNS failures, malformed replies, truncated bodies and
+# invalid URLs (a misconfigured ``api_base``).
+_TRANSPORT_FAILURES = (aiohttp.ClientError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Proxy:
+    url: str
+    headers: dict[str, str] | None
+
+
+def _proxy_from_environment(proxies: dict[str, str], url: str) -> _Proxy | None:
+    """The HTTP proxy the environment names for ``url`` (``*_PROXY`` minus ``NO_PROXY``), as httpx honoured.
+
+    aiohttp's own ``trust_env`` would re-read the environment and ``.netrc`` in a thread on every request.
+    """
+    target = urllib.parse.urlsplit(url)
+    proxy = proxies.get(target.scheme) or proxies.get("all")
+    if not proxy or (target.hostname and urllib.request.proxy_bypass(target.hostname)):
+        return None
+    parsed = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if parsed.scheme != "http" or not parsed.hostname:
+        return None  # aiohttp tunnels through plain-HTTP proxies only
+    netloc = parsed.hostname if parsed.port is None else f"{parsed.hostname}:{parsed.port}"
+    headers = None
+    if parsed.username is not None:
+        credentials = f"{urllib.parse.unquote(parsed.username)}:{urllib.parse.unquote(parsed.password or '')}"
+        headers = {"proxy-authorization": "Basic " + base64.b64encode(credentials.encode()).decode("ascii")}
+    return _Proxy(url=f"http://{netloc}", headers=headers)
 
 
 class UpstreamStream:
     """An open streaming reply with a 2xx status; the caller must ``aclose()`` it (or use ``async with``)."""
 
-    def __init__(self, response: httpx.Response, deployment: Deployment) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, deployment: Deployment) -> None:
         self._response = response
         self._deployment = deployment
 
     @property
     def status(self) -> int:
-        return self._response.status_code
+        return self._response.status
 
     @property
     def content_type(self) -> str:
-        return str(self._response.headers.get("content-type", ""))
+        return self._response.headers.get("content-type", "")
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive (content-decoded); transport failures surface as ``UpstreamError``."""
         try:
-            async for chunk in self._response.aiter_bytes():
+            async for chunk in self._response.content.iter_any():
                 if chunk:
                     yield chunk
         except _TRANSPORT_FAILURES as exc:
             raise _translate(exc, self._deployment) from exc
 
     async def aclose(self) -> None:
-        await self._response.aclose()
+        # A fully read reply returns its connection to the pool; a partly read one closes it.
+        self._response.release()
+        await self._response.wait_for_close()
 
     async def __aenter__(self) -> UpstreamStream:
         return self
@@ -83,80 +118,121 @@ class UpstreamStream:
 
 
 class UpstreamClient:
-    """Sends OpenAI-style JSON requests to deployments over one shared connection pool."""
+    """Sends OpenAI-style JSON requests to deployments over one shared connection pool.
+
+    The aiohttp session is opened on first use, inside the running event loop it then belongs to.
+    """
 
     def __init__(self, *, connect_timeout_s: float = 10.0) -> None:
         self._connect_timeout_s = connect_timeout_s
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS,
-                max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-                keepalive_expiry=KEEPALIVE_EXPIRY_S,
-            ),
-            headers={"user-agent": USER_AGENT},
-            follow_redirects=False,
-        )
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._env_proxies = urllib.request.getproxies()
+        self._proxies: dict[str, _Proxy | None] = {}
 
-    def _timeout(self, deployment: Deployment) -> httpx.Timeout:
-        # The deployment's timeout bounds each read (the gap between stream chunks), not the whole reply,
-        # so long streams are fine while a stalled upstream is detected.
-        return httpx.Timeout(
-            connect=self._connect_timeout_s,
-            read=deployment.timeout_s,
-            write=deployment.timeout_s,
-            pool=deployment.timeout_s,
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("UpstreamClient is closed")
+        connector = aiohttp.TCPConnector(
+            limit=MAX_CONNECTIONS,
+            limit_per_host=0,  # one provider may use the whole pool
+            keepalive_timeout=KEEPALIVE_EXPIRY_S,
+            ttl_dns_cache=DNS_CACHE_TTL_S,
         )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"user-agent": USER_AGENT},
+            # A client-wide jar would replay one tenant's upstream Set-Cookie on every tenant's calls.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # Bodies are forwarded without the upstream's content-encoding header, so they must be decoded.
+            auto_decompress=True,
+            raise_for_status=False,
+            # Proxies come from ``_proxy``: trust_env would hit the environment and .netrc per request.
+            trust_env=False,
+        )
+        return self._session
+
+    def _timeout(self, deployment: Deployment) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(deployment.timeout_s)
+        if timeout is None:
+            # The deployment's timeout bounds each read (the gap between stream chunks), not the whole reply,
+            # so long streams are fine while a stalled upstream is detected. ``connect`` also covers waiting
+            # for a free pooled connection.
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=self._connect_timeout_s + deployment.timeout_s,
+                sock_connect=self._connect_timeout_s,
+                sock_read=deployment.timeout_s,
+            )
+            self._timeouts[deployment.timeout_s] = timeout
+        return timeout
+
+    def _proxy(self, api_base: str) -> _Proxy | None:
+        if api_base not in self._proxies:
+            self._proxies[api_base] = _proxy_from_environment(self._env_proxies, api_base)
+        return self._proxies[api_base]
 
     @staticmethod
-    def _headers(deployment: Deployment) -> dict[str, str]:
-        headers = {"content-type": "application/json"}
+    def _headers(deployment: Deployment) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        headers["content-type"] = "application/json"
         if deployment.api_key:
             headers["authorization"] = f"Bearer {deployment.api_key}"
-        # Last, so a deployment can replace the auth scheme (e.g. Azure's ``api-key``).
-        headers.update(deployment.extra_headers)
+        # Last, and replacing case-insensitively, so a deployment can swap the auth scheme (e.g. Azure's
+        # ``api-key``) or override ``Authorization`` without sending two of them.
+        for name, value in deployment.extra_headers.items():
+            headers[name] = value
         return headers
 
-    def _request(self, deployment: Deployment, path: str, body: bytes) -> httpx.Request:
-        return self._http.build_request(
-            "POST",
+    async def _post(self, deployment: Deployment, path: str, body: bytes) -> aiohttp.ClientResponse:
+        session = self._session or self._open_session()
+        proxy = self._proxy(deployment.api_base)
+        return await session.post(
             deployment.api_base + path,
-            content=body,
+            data=body,
             headers=self._headers(deployment),
             timeout=self._timeout(deployment),
+            allow_redirects=False,
+            proxy=proxy.url if proxy else None,
+            proxy_headers=proxy.headers if proxy else None,
         )
 
     async def send(self, deployment: Deployment, path: str, body: bytes) -> UpstreamReply:
         """POST ``body`` to ``deployment.api_base + path`` and read the whole reply, whatever its status."""
         try:
-            request = self._request(deployment, path, body)
-            response = await self._http.send(request)
+            response = await self._post(deployment, path, body)
+            async with response:
+                reply_body = await response.read()
         except _TRANSPORT_FAILURES as exc:
             raise _translate(exc, deployment) from exc
         return UpstreamReply(
-            status=response.status_code,
-            body=response.content,
+            status=response.status,
+            body=reply_body,
             content_type=response.headers.get("content-type", ""),
         )
 
     async def stream(self, deployment: Deployment, path: str, body: bytes) -> UpstreamStream:
         """Open a streaming POST; a non-2xx reply is read whole and raised as ``UpstreamHTTPError``."""
         try:
-            request = self._request(deployment, path, body)
-            response = await self._http.send(request, stream=True)
+            response = await self._post(deployment, path, body)
         except _TRANSPORT_FAILURES as exc:
             raise _translate(exc, deployment) from exc
-        if response.is_success:
+        if 200 <= response.status < 300:
             return UpstreamStream(response, deployment)
         try:
-            error_body = await response.aread()
+            async with response:
+                error_body = await response.read()
         except _TRANSPORT_FAILURES as exc:
             raise _translate(exc, deployment) from exc
-        finally:
-            await response.aclose()
-        raise UpstreamHTTPError(response.status_code, error_body)
+        raise UpstreamHTTPError(response.status, error_body)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        """Close the pool; returns once every pooled and in-use connection is closed. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     async def __aenter__(self) -> UpstreamClient:
         return self

@@ -13,12 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.durations import parse_duration
 from ledgergate.domain.entities import Entity
+from ledgergate.domain.errors import EntityConflict
 from ledgergate.domain.windows import Window
 from ledgergate.storage.sql.tables import entities
-
-
-class EntityConflict(Exception):
-    """The entity exists already (create) or changed since it was read (update)."""
 
 
 def _windows_to_json(windows: Sequence[Window]) -> list[dict[str, Any]]:
