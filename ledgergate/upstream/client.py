@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # public, not in typeshed
 
 import aiohttp
 from multidict import CIMultiDict
@@ -19,7 +19,11 @@ from ledgergate.upstream.errors import UpstreamError, UpstreamHTTPError, Upstrea
 # handshake per request to the same provider.
 MAX_CONNECTIONS = 1000
 KEEPALIVE_EXPIRY_S = 30.0
-DNS_CACHE_TTL_S = 300
+# Short enough that a provider moving its endpoints (DNS failover) is followed within a minute.
+DNS_CACHE_TTL_S = 60
+# httpx (h11) accepted header blocks up to 100 KiB; aiohttp's default 8 KiB per header line would turn a
+# provider's oversized cookie or trace header into a 502.
+MAX_HEADER_LINE_BYTES = 65536
 USER_AGENT = "ledgergate"
 
 
@@ -50,30 +54,19 @@ def _translate(exc: Exception, deployment: Deployment) -> UpstreamError:
 _TRANSPORT_FAILURES = (aiohttp.ClientError, TimeoutError)
 
 
-@dataclass(frozen=True, slots=True)
-class _Proxy:
-    url: str
-    headers: dict[str, str] | None
-
-
-def _proxy_from_environment(proxies: dict[str, str], url: str) -> _Proxy | None:
+def _proxy_from_environment(proxies: dict[str, str], url: str) -> str | None:
     """The HTTP proxy the environment names for ``url`` (``*_PROXY`` minus ``NO_PROXY``), as httpx honoured.
 
     aiohttp's own ``trust_env`` would re-read the environment and ``.netrc`` in a thread on every request.
+    Credentials in the proxy URL are sent by aiohttp as ``Proxy-Authorization``.
     """
     target = urllib.parse.urlsplit(url)
     proxy = proxies.get(target.scheme) or proxies.get("all")
-    if not proxy or (target.hostname and urllib.request.proxy_bypass(target.hostname)):
+    if not proxy or (target.hostname and proxy_bypass_environment(target.hostname, proxies)):
         return None
-    parsed = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    if parsed.scheme != "http" or not parsed.hostname:
-        return None  # aiohttp tunnels through plain-HTTP proxies only
-    netloc = parsed.hostname if parsed.port is None else f"{parsed.hostname}:{parsed.port}"
-    headers = None
-    if parsed.username is not None:
-        credentials = f"{urllib.parse.unquote(parsed.username)}:{urllib.parse.unquote(parsed.password or '')}"
-        headers = {"proxy-authorization": "Basic " + base64.b64encode(credentials.encode()).decode("ascii")}
-    return _Proxy(url=f"http://{netloc}", headers=headers)
+    proxy = proxy if "://" in proxy else f"http://{proxy}"
+    # aiohttp speaks to plain-HTTP proxies only (tunnelling HTTPS targets with CONNECT).
+    return proxy if urllib.parse.urlsplit(proxy).scheme == "http" else None
 
 
 class UpstreamStream:
@@ -129,7 +122,7 @@ class UpstreamClient:
         self._closed = False
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._env_proxies = urllib.request.getproxies()
-        self._proxies: dict[str, _Proxy | None] = {}
+        self._proxies: dict[str, str | None] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -150,6 +143,8 @@ class UpstreamClient:
             raise_for_status=False,
             # Proxies come from ``_proxy``: trust_env would hit the environment and .netrc per request.
             trust_env=False,
+            max_line_size=MAX_HEADER_LINE_BYTES,
+            max_field_size=MAX_HEADER_LINE_BYTES,
         )
         return self._session
 
@@ -168,7 +163,7 @@ class UpstreamClient:
             self._timeouts[deployment.timeout_s] = timeout
         return timeout
 
-    def _proxy(self, api_base: str) -> _Proxy | None:
+    def _proxy(self, api_base: str) -> str | None:
         if api_base not in self._proxies:
             self._proxies[api_base] = _proxy_from_environment(self._env_proxies, api_base)
         return self._proxies[api_base]
@@ -187,15 +182,13 @@ class UpstreamClient:
 
     async def _post(self, deployment: Deployment, path: str, body: bytes) -> aiohttp.ClientResponse:
         session = self._session or self._open_session()
-        proxy = self._proxy(deployment.api_base)
         return await session.post(
             deployment.api_base + path,
             data=body,
             headers=self._headers(deployment),
             timeout=self._timeout(deployment),
             allow_redirects=False,
-            proxy=proxy.url if proxy else None,
-            proxy_headers=proxy.headers if proxy else None,
+            proxy=self._proxy(deployment.api_base),
         )
 
     async def send(self, deployment: Deployment, path: str, body: bytes) -> UpstreamReply:
