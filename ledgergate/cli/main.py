@@ -1,4 +1,4 @@
-"""The ``ledgergate`` command."""
+"""The ``ledgergate`` command: ``serve`` runs the gateway; the other groups administer a running one."""
 
 from __future__ import annotations
 
@@ -10,20 +10,50 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ledgergate.config import ConfigError, GatewayConfig, load_config
+from ledgergate import __version__
+from ledgergate.cli import budgets, config_cmd, db, keys, spend, tags, teams, users
+from ledgergate.cli.config_cmd import load_or_exit
+
+EPILOG = """\
+[bold]Examples[/bold]
+
+  ledgergate serve --config ledgergate.yaml --port 4000
+  export LEDGERGATE_URL=http://127.0.0.1:4000 LEDGERGATE_MASTER_KEY=sk-master
+  ledgergate keys create --alias ci --max-budget 10 --budget-duration 30d --window 1h=0.5
+  ledgergate keys list --json
+  ledgergate keys reset-spend sk-... --to 0 --window 1h --reason "refund"
+  ledgergate teams add-member team-a alice --role admin
+  ledgergate spend logs --team-id team-a --start 2026-01-01
+  ledgergate db upgrade --database-url postgresql://user:password@db/ledgergate
+  ledgergate config check ledgergate.yaml
+
+Admin commands talk to a running gateway: --url (env LEDGERGATE_URL, default http://127.0.0.1:4000) and \
+--key (env LEDGERGATE_MASTER_KEY or LEDGERGATE_API_KEY). They print a table, or the gateway's raw JSON \
+with --json; an error is one red line on stderr and exit code 1.
+"""
 
 app = typer.Typer(
-    help="ledgergate: an OpenAI-compatible LLM gateway with exact, enforced budgets.", no_args_is_help=True
+    help="ledgergate: an OpenAI-compatible LLM gateway with exact, enforced budgets.",
+    epilog=EPILOG,
+    no_args_is_help=True,
 )
 console = Console(stderr=True)
 
 
-def _load(config: Path | None, demo: bool) -> GatewayConfig:
-    try:
-        return load_config(config, demo=demo)
-    except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ledgergate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    pass
 
 
 @app.command()
@@ -39,7 +69,7 @@ def serve(
     from ledgergate.api.app import DEMO_UPSTREAM_PREFIX, create_app
     from ledgergate.container import build_container
 
-    gateway_config = _load(config, demo)
+    gateway_config = load_or_exit(config, demo)
     if gateway_config.settings.master_key is None:
         if not demo:
             console.print("[yellow]no master_key configured: the admin API refuses every call[/yellow]")
@@ -61,16 +91,20 @@ def serve(
     )
 
 
-@app.command("config-check")
-def config_check(config: Annotated[Path, typer.Argument(help="config file to validate")]) -> None:
-    """Validate a config file and print each deployment's resolved prices."""
-    gateway_config = _load(config, False)
-    for deployment in gateway_config.deployments:
-        prices = deployment.prices
-        console.print(
-            f"{deployment.model_name} -> {deployment.provider}/{deployment.upstream_model}: "
-            f"input {prices.input_nanos_per_mtok / 1e9:g} USD/M, output {prices.output_nanos_per_mtok / 1e9:g} USD/M"
-        )
+@app.command("config-check", hidden=True)
+def config_check(config: config_cmd.ConfigArgument, as_json: config_cmd.ConfigJsonOption = False) -> None:
+    """Validate a config file and print each deployment's resolved prices (alias of `config check`)."""
+    config_cmd.check_config(config, as_json)
+
+
+app.add_typer(keys.app, name="keys")
+app.add_typer(teams.app, name="teams")
+app.add_typer(users.app, name="users")
+app.add_typer(tags.app, name="tags")
+app.add_typer(budgets.app, name="budgets")
+app.add_typer(spend.app, name="spend")
+app.add_typer(db.app, name="db")
+app.add_typer(config_cmd.app, name="config")
 
 
 if __name__ == "__main__":

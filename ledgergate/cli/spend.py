@@ -1,0 +1,75 @@
+"""``ledgergate spend ...``: what was charged, read from the ledger (/spend/* of the admin API)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ledgergate.cli.client import DEFAULT_URL, KeyOption, UrlOption, admin_client
+from ledgergate.cli.render import Column, JsonOption, field, money, note, print_table, say, show, usd_from_nanos
+
+app = typer.Typer(help="Spend: charged requests from the ledger.", no_args_is_help=True)
+
+FILTER_PANEL = "Filters"
+LOG_COLUMNS: list[Column] = [
+    ("time", lambda row: str(row.get("startTime") or "-").replace("T", " ").removesuffix("Z")),
+    ("request_id", field("request_id")),
+    ("model", field("model")),
+    ("key", lambda row: str(row.get("api_key") or "-")[:12]),
+    ("user", field("user_id")),
+    ("team", field("team_id")),
+    ("tags", field("request_tags")),
+    ("tokens in/out", lambda row: f"{row.get('prompt_tokens', 0)}/{row.get('completion_tokens', 0)}"),
+    ("spend", money("spend")),
+    ("status", field("status")),
+]
+
+
+def _filter(flag: str, text: str) -> Any:
+    return typer.Option(flag, help=text, rich_help_panel=FILTER_PANEL)
+
+
+@app.command()
+def logs(
+    for_key: Annotated[str | None, _filter("--for-key", "Only requests made with this key (secret or token).")] = None,
+    user_id: Annotated[str | None, _filter("--user-id", "Only this user's requests.")] = None,
+    team_id: Annotated[str | None, _filter("--team-id", "Only this team's requests.")] = None,
+    organization_id: Annotated[str | None, _filter("--organization-id", "Only this organization's.")] = None,
+    customer: Annotated[str | None, _filter("--customer", "Only this end user's (the request's `user`).")] = None,
+    tag: Annotated[str | None, _filter("--tag", "Only requests carrying this tag.")] = None,
+    model: Annotated[str | None, _filter("--model", "Only this public model name.")] = None,
+    start: Annotated[str | None, _filter("--start", "From this date (YYYY-MM-DD) or ISO-8601 instant.")] = None,
+    end: Annotated[str | None, _filter("--end", "Until this date or ISO-8601 instant.")] = None,
+    page: Annotated[int, typer.Option(min=1, help="Page number, from 1.")] = 1,
+    page_size: Annotated[int, typer.Option(min=1, max=1000, help="Rows per page.")] = 100,
+    url: UrlOption = DEFAULT_URL,
+    admin_key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List charged requests, newest first, with tokens and exact cost."""
+    params = {
+        "api_key": for_key,
+        "user_id": user_id,
+        "team_id": team_id,
+        "organization_id": organization_id,
+        "customer": customer,
+        "tag": tag,
+        "model": model,
+        "start_date": start,
+        "end_date": end,
+        "page": page,
+        "page_size": page_size,
+    }
+    with admin_client(url, admin_key) as client:
+        result = client.get("/spend/logs", params)
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        print_table(rows, LOG_COLUMNS, empty="no matching requests")
+        if rows:
+            total_nanos = sum(int(row.get("cost_nanos") or 0) for row in rows)
+            say(f"{len(rows)} request(s) on this page, {usd_from_nanos(total_nanos)} in total")
+            if len(rows) == page_size:
+                note(f"more may follow: --page {page + 1}")
+
+    show(result, as_json, render)
