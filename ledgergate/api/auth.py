@@ -69,7 +69,7 @@ class Authenticator:
         secret = bearer_secret(request)
         if secret is None:
             raise ApiError(401, "missing API key: send 'Authorization: Bearer sk-...'", "authentication_error")
-        if self._master_key and self._master_entity and hmac.compare_digest(secret, self._master_key):
+        if self._master_key and self._master_entity and hmac.compare_digest(secret.encode(), self._master_key.encode()):
             return Principal(Role.PROXY_ADMIN, self._master_entity, is_master=True)
         key = await self._directory.get(EntityType.KEY, hashlib.sha256(secret.encode()).hexdigest())
         if key is None:
@@ -78,6 +78,10 @@ class Authenticator:
             raise ApiError(401, f"key {key.display_name()!r} is blocked", "authentication_error")
         if key.is_expired(self._clock.now_s()):
             raise ApiError(401, f"key {key.display_name()!r} has expired", "authentication_error")
+        return await self.principal_for_key(key)
+
+    async def principal_for_key(self, key: Entity) -> Principal:
+        """The principal a (valid) key acts as: the role of its user, ``internal_user`` by default."""
         return Principal(await self._role_of(key), key)
 
     async def _role_of(self, key: Entity) -> Role:
