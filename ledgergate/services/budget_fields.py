@@ -1,14 +1,16 @@
-"""Applying the budget fields every entity accepts (max_budget, budget_duration, budget_limits, soft_budget)."""
+"""Applying the budget fields every entity accepts (max_budget, budget_duration, budget_limits, soft_budget,
+alert_thresholds)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from ledgergate.domain.alerts import parse_alert_thresholds
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.windows import ensure_distinct, parse_max_budget, parse_windows
 
-BUDGET_FIELDS = ("max_budget", "budget_duration", "budget_limits", "soft_budget")
+BUDGET_FIELDS = ("max_budget", "budget_duration", "budget_limits", "soft_budget", "alert_thresholds")
 
 
 def apply_budget_fields(entity: Entity, fields: Mapping[str, Any]) -> Entity:
@@ -29,7 +31,14 @@ def apply_budget_fields(entity: Entity, fields: Mapping[str, Any]) -> Entity:
     if "soft_budget" in fields:
         value = fields["soft_budget"]
         soft = None if value is None else parse_max_budget(value, "soft_budget")
-    return entity.updated(primary_window=primary, budget_limits=limits, soft_budget_nanos=soft)
+    extra = entity.extra
+    if "alert_thresholds" in fields:
+        # Kept in extra (no column): null removes the entity's own list, so the gateway's default applies.
+        value = fields["alert_thresholds"]
+        extra = {name: item for name, item in extra.items() if name != "alert_thresholds"}
+        if value is not None:
+            extra["alert_thresholds"] = list(parse_alert_thresholds(value))
+    return entity.updated(primary_window=primary, budget_limits=limits, soft_budget_nanos=soft, extra=extra)
 
 
 def _usd_or_none(nanos: int | None) -> str | None:

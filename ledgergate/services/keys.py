@@ -108,7 +108,7 @@ class KeyService:
             Entity(EntityType.KEY, hash_secret(secret), created_at_s=now_s, updated_at_s=now_s),
             fields,
         )
-        entity = entity.updated(extra={"key_name": abbreviate(secret)})
+        entity = entity.updated(extra={**entity.extra, "key_name": abbreviate(secret)})
         await self._check_references(entity)
         try:
             await self._directory.create(entity)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ledgergate.deployments import Deployment
 from ledgergate.domain.admission import Admitted, BudgetMode, CounterKey, CounterLine, LineState
@@ -64,6 +65,12 @@ class EntityBlocked:
     reason: str
 
 
+class SettleObserver(Protocol):
+    def settled(self, ticket: Ticket, cost_nanos: int) -> None:
+        """Called once a charge is in the counters; must not block the response (schedule work, return)."""
+        ...
+
+
 class RequestCharger:
     def __init__(
         self,
@@ -87,6 +94,7 @@ class RequestCharger:
         self._hold_ttl_s = hold_ttl_s
         self._allow_client_tags = allow_client_tags
         self._global_windows = global_windows
+        self.observer: SettleObserver | None = None  # the budget alerter
 
     async def parties_of(self, key: Entity, call: LlmCall) -> RequestParties:
         team = await self._directory.get(EntityType.TEAM, key.team_id) if key.team_id else None
@@ -199,6 +207,8 @@ class RequestCharger:
             await self._counters.release(ticket.call.request_id)
             return record
         await self._counters.settle(ticket.call.request_id, ticket.lines, cost)
+        if self.observer is not None:
+            self.observer.settled(ticket, cost)
         return record
 
     async def window_states(self, entity: Entity, windows: Sequence[Window]) -> list[tuple[LineState, int]]:

@@ -7,12 +7,14 @@ import sys
 from typing import Any
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, func, select, text
 
 from ledgergate.domain.admission import CounterKey
 from ledgergate.domain.charging import EntityRef, EntityType
 from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord
-from ledgergate.storage.sql.engine import upgrade_schema
+from ledgergate.storage.sql.engine import MIGRATIONS_DIR, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.tables import spend_charges, spend_records
 from tests.contract.services import (
@@ -22,6 +24,17 @@ from tests.contract.services import (
     drop_pg_schema,
     pg_engine,
 )
+
+
+def _migration_head() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+MIGRATION_HEAD = _migration_head()
 
 HOUR_S = 1_767_225_600  # 2026-01-01T00:00Z
 KEY = EntityRef(EntityType.KEY, "k1")
@@ -149,7 +162,9 @@ async def test_sql_schema_upgrade_is_idempotent(sql_db: SqlUnderTest) -> None:
     """Running the migrations again (every instance does at start-up) changes nothing."""
     await upgrade_schema(sql_db.engine)
     async with sql_db.engine.connect() as connection:
-        assert (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars().all() == ["0001"]
+        assert (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars().all() == [
+            MIGRATION_HEAD
+        ]
 
 
 _UPGRADE_SCRIPT = """
@@ -186,7 +201,7 @@ async def test_sql_schema_concurrent_upgrades_on_postgresql() -> None:
         try:
             async with engine.connect() as connection:
                 versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalars()
-                assert versions.all() == ["0001"]
+                assert versions.all() == [MIGRATION_HEAD]
         finally:
             await engine.dispose()
     finally:

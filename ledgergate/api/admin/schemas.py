@@ -2,38 +2,79 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
+from pydantic_core import to_jsonable_python
 
 Usd = StrictFloat | StrictInt
+# What an entity column (and a charge's entity_id) holds; PostgreSQL refuses longer values, SQLite would not.
+Bounded = Annotated[str, Field(max_length=255)]
 
 
-class BudgetWindowIn(BaseModel):
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class JsonBody(BaseModel):
+    """Base of every request body: each field must be storable, or the request is a 400 naming the field.
+
+    JSON parsing accepts what no store does (no input may cause a 5xx): lone surrogates (``"\\ud800"``), which
+    neither the JSON encoder nor the database drivers take, integers beyond 64 bits inside ``metadata``, and NUL
+    characters, which PostgreSQL refuses in text.
+    """
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        if isinstance(value, int | float):
+            return value  # amounts: the domain checks their range, with a message saying what the range is
+        try:
+            jsonable = to_jsonable_python(value)
+            orjson.dumps(jsonable)
+        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+            raise ValueError(f"cannot be stored: {exc}") from None
+        if _has_nul(jsonable):
+            raise ValueError("cannot be stored: contains a NUL character")
+        return value
+
+
+class BudgetWindowIn(JsonBody):
     model_config = ConfigDict(extra="forbid")
     budget_duration: str = Field(description="<positive int><unit>, unit s m h d w mo, or hourly/daily/...")
     max_budget: Usd = Field(description="USD per period, >= 0")
 
 
-class BudgetFieldsIn(BaseModel):
+class BudgetFieldsIn(JsonBody):
     max_budget: Usd | None = Field(default=None, description="USD; alone: a lifetime limit")
     budget_duration: str | None = None
     budget_limits: list[BudgetWindowIn] | str | None = Field(
         default=None, description="further concurrent windows (a JSON string of the list is accepted)"
     )
     soft_budget: Usd | None = None
-    budget_id: str | None = None
+    alert_thresholds: list[Usd] | None = Field(
+        default=None,
+        description="fractions in (0, 1] of each window's max_budget that send an alert; null: the gateway default",
+    )
+    budget_id: Bounded | None = None
 
 
 class KeyFieldsIn(BudgetFieldsIn):
-    key_alias: str | None = None
+    key_alias: Bounded | None = None
     models: list[str] | None = None
     metadata: dict[str, Any] | None = None
-    tags: list[str] | None = None
+    tags: list[Bounded] | None = None
     duration: str | None = Field(default=None, description="expiry from now, e.g. 30d")
-    user_id: str | None = None
-    team_id: str | None = None
-    organization_id: str | None = None
+    user_id: Bounded | None = None
+    team_id: Bounded | None = None
+    organization_id: Bounded | None = None
     blocked: bool | None = None
 
 
@@ -45,15 +86,15 @@ class KeyUpdateIn(KeyFieldsIn):
     key: str = Field(description="the key's secret or its token (hash)")
 
 
-class KeyDeleteIn(BaseModel):
+class KeyDeleteIn(JsonBody):
     keys: list[str] = Field(min_length=1)
 
 
-class KeyRefIn(BaseModel):
+class KeyRefIn(JsonBody):
     key: str
 
 
-class ResetSpendIn(BaseModel):
+class ResetSpendIn(JsonBody):
     reset_to: Any = Field(description="USD, a number >= 0 and <= the window's current spend and max_budget")
     budget_duration: str | None = Field(default=None, description="the window to reset; default the primary")
     reason: str | None = None

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -93,4 +94,33 @@ spend_adjustments = Table(
     Column("reason", Text, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
     Index("ix_spend_adjustments_entity", "entity_type", "entity_id", "window", "period_start_s"),
+)
+
+# Budget alerts: the unique constraint is the claim that makes each alert sent once across instances/restarts.
+budget_alerts = Table(
+    "budget_alerts",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("event", String(32), nullable=False),
+    Column("entity_type", String(32), nullable=False),
+    Column("entity_id", String(255), nullable=False),
+    Column("entity_name", String(255), nullable=False),
+    Column("window", String(32), nullable=False),
+    Column("budget_duration", String(32), nullable=True),
+    Column("period_start_s", BigInteger, nullable=False),
+    Column("period_end_s", BigInteger, nullable=False),
+    Column("threshold", String(32), nullable=False),
+    Column("spend_nanos", BigInteger, nullable=False),
+    Column("max_budget_nanos", BigInteger, nullable=False),
+    Column("soft_budget_nanos", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("delivered_at_us", BigInteger, nullable=True),
+    # Until when the instance delivering it owns it; the resend sweep takes over only after this instant.
+    Column("lease_until_us", BigInteger, nullable=False),
+    UniqueConstraint("entity_type", "entity_id", "window", "period_start_s", "threshold", name="uq_budget_alerts_once"),
+    Index("ix_budget_alerts_created", "created_at_us"),
+    Index("ix_budget_alerts_entity", "entity_type", "entity_id", "created_at_us"),
 )
