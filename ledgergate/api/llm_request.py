@@ -34,6 +34,21 @@ def _positive_int(payload: dict[str, Any], field: str) -> int | None:
     return value
 
 
+MAX_IDENTIFIER_CHARS = 255  # what the ledger's id columns hold on every database
+
+
+def _identifier(value: str, field: str) -> str:
+    """Customer ids and tags become ledger keys: bounded, printable, or a 400 (never a failed ledger write)."""
+    if len(value) > MAX_IDENTIFIER_CHARS or not value.isprintable():
+        raise ApiError(
+            400,
+            f"{field}: must be at most {MAX_IDENTIFIER_CHARS} printable characters",
+            "invalid_request_error",
+            field,
+        )
+    return value
+
+
 def _client_tags(request: Request, payload: dict[str, Any]) -> tuple[str, ...]:
     tags: list[str] = []
     metadata = payload.get("metadata")
@@ -44,7 +59,7 @@ def _client_tags(request: Request, payload: dict[str, Any]) -> tuple[str, ...]:
     header = request.headers.get("x-ledgergate-tags")
     if header:
         tags.extend(tag.strip() for tag in header.split(",") if tag.strip())
-    return tuple(tags)
+    return tuple(_identifier(tag, "metadata.tags") for tag in tags)
 
 
 async def parse_llm_request(request: Request) -> ParsedRequest:
@@ -73,7 +88,7 @@ async def parse_llm_request(request: Request) -> ParsedRequest:
         n=n,
         requested_max_tokens=max_completion or max_tokens,
         max_tokens_field="max_completion_tokens" if max_completion is not None else "max_tokens",
-        customer_id=user if isinstance(user, str) and user else None,
+        customer_id=_identifier(user, "user") if isinstance(user, str) and user else None,
         client_tags=_client_tags(request, payload),
         client_wants_usage=wants_usage,
     )

@@ -161,3 +161,19 @@ async def test_llm_request_errors_are_openai_shaped_4xx(gateway: GatewayServer, 
     assert [r.status_code for r in (not_json, no_model, unknown, bad_max, array)] == [400, 400, 404, 400, 400]
     for response in (not_json, no_model, unknown, bad_max, array):
         assert set(response.json()["error"]) >= {"message", "type", "param", "code"}
+
+
+async def test_llm_request_with_unstorable_customer_or_tag_is_a_400(
+    gateway: GatewayServer, key: dict[str, Any]
+) -> None:
+    """A customer id or client tag the ledger could not store is refused up front, never a failed ledger write
+    that would serve a response without a record."""
+    async with bearer_client(gateway, key["key"]) as client:
+        long_user = await client.post("/v1/chat/completions", json=chat_body("x", CHAT_MODEL, user="u" * 256))
+        nul_user = await client.post("/v1/chat/completions", json=chat_body("x", CHAT_MODEL, user="a\x00b"))
+        long_tag = await client.post(
+            "/v1/chat/completions", json=chat_body("x", CHAT_MODEL, metadata={"tags": ["t" * 300]})
+        )
+    assert [r.status_code for r in (long_user, nul_user, long_tag)] == [400, 400, 400]
+    assert long_user.json()["error"]["param"] == "user"
+    assert long_tag.json()["error"]["param"] == "metadata.tags"

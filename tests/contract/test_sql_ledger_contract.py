@@ -206,3 +206,22 @@ async def test_sql_schema_concurrent_upgrades_on_postgresql() -> None:
             await engine.dispose()
     finally:
         await drop_pg_schema(schema)
+
+
+async def test_sql_ledger_one_failing_record_does_not_fail_its_batch(sql_db: SqlUnderTest) -> None:
+    """A record the database refuses fails alone: the records group-committed with it are still written
+    (bug class: one bad row dropping a whole batch of served, never-billed requests)."""
+    ledger = SqlLedger(sql_db.engine)
+    await ledger.start()
+    try:
+        good = [_record(f"good-{index}", 10, 1_000_000 + index) for index in range(5)]
+        bad = _record("bad", 10, 1_000_000, targets=(KEY,))
+        bad = SpendRecord(**{**{f: getattr(bad, f) for f in bad.__dataclass_fields__}, "route": None})  # type: ignore[arg-type]
+        results = await asyncio.gather(*(ledger.append(r) for r in [*good, bad]), return_exceptions=True)
+    finally:
+        await ledger.close()
+    assert results[:5] == [True] * 5
+    assert isinstance(results[5], Exception)
+    async with sql_db.engine.connect() as connection:
+        ids = (await connection.execute(select(spend_records.c.request_id))).scalars().all()
+    assert sorted(ids) == sorted(r.request_id for r in good)

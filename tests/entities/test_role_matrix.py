@@ -175,6 +175,9 @@ ENDPOINTS: dict[tuple[str, str], tuple[Factory, dict[str, int]]] = {
     # spend
     ("GET", "/spend/logs"): (lambda c, r: _ready("GET", "/spend/logs"), READ),
     ("GET", "/spend/adjustments"): (lambda c, r: _ready("GET", "/spend/adjustments"), READ),
+    ("GET", "/spend/report"): (lambda c, r: _ready("GET", "/spend/report", params={"group_by": "team"}), READ),
+    # alerts
+    ("GET", "/alerts"): (lambda c, r: _ready("GET", "/alerts"), READ),
 }
 
 

@@ -5,18 +5,35 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from pydantic import BaseModel, ConfigDict
 
 from ledgergate.api.auth import Principal
 from ledgergate.api.errors import ApiError
 
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    message: str
+    type: str
+    param: str | None
+    code: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response (api/errors.py)."""
+
+    error: ErrorDetail
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": text}
+    status: {"description": text, "model": ErrorBody}
     for status, text in (
         (400, "invalid input"),
         (401, "missing or invalid key"),
         (403, "not allowed"),
         (404, "not found"),
         (409, "conflict"),
+        (503, "the database or the counter store is unavailable; retry"),
     )
 }
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from ledgergate.api.admin.schemas import BudgetFieldsIn, Usd
+from ledgergate.api.admin.schemas import BudgetFieldsIn, JsonBody, Usd
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 _PRINTABLE_NO_SLASH = r"^[^\x00-\x1f\x7f/]+$"
@@ -53,14 +53,14 @@ class UserUpdateIn(UserFieldsIn):
     user_id: PartyId
 
 
-class UserDeleteIn(BaseModel):
+class UserDeleteIn(JsonBody):
     user_ids: list[PartyId] = Field(min_length=1)
 
 
 # ---- teams -------------------------------------------------------------------------------------------------
 
 
-class MemberIn(BaseModel):
+class MemberIn(JsonBody):
     user_id: PartyId | None = None
     user_email: Text | None = None
     role: MemberRole = "user"
@@ -71,7 +71,7 @@ class TeamFieldsIn(EntityBudgetIn):
     organization_id: EntityId | None = None
     models: list[str] | None = None
     metadata: dict[str, Any] | None = None
-    tags: list[str] | None = None
+    tags: list[Text] | None = None
     blocked: bool | None = None
 
 
@@ -84,21 +84,21 @@ class TeamUpdateIn(TeamFieldsIn):
     team_id: PartyId
 
 
-class TeamDeleteIn(BaseModel):
+class TeamDeleteIn(JsonBody):
     team_ids: list[PartyId] = Field(min_length=1)
 
 
-class TeamRefIn(BaseModel):
+class TeamRefIn(JsonBody):
     team_id: PartyId
 
 
-class MemberAddIn(BaseModel):
+class MemberAddIn(JsonBody):
     team_id: PartyId
     member: MemberIn | list[MemberIn]
     max_budget_in_team: Usd | None = Field(default=None, description="USD; the member's own limit in the team")
 
 
-class MemberUpdateIn(BaseModel):
+class MemberUpdateIn(JsonBody):
     team_id: PartyId
     user_id: PartyId | None = None
     user_email: Text | None = None
@@ -107,7 +107,7 @@ class MemberUpdateIn(BaseModel):
     budget_duration: str | None = Field(default=None, description="period of max_budget_in_team, e.g. 1d")
 
 
-class MemberDeleteIn(BaseModel):
+class MemberDeleteIn(JsonBody):
     team_id: PartyId
     user_id: PartyId | None = None
     user_email: Text | None = None
@@ -130,7 +130,7 @@ class OrganizationUpdateIn(OrganizationFieldsIn):
     organization_id: EntityId
 
 
-class OrganizationDeleteIn(BaseModel):
+class OrganizationDeleteIn(JsonBody):
     organization_ids: list[EntityId] = Field(min_length=1)
 
 
@@ -147,7 +147,7 @@ class CustomerIn(CustomerFieldsIn):
     user_id: EntityId = Field(description="the value clients send as the request's `user` field")
 
 
-class CustomerIdsIn(BaseModel):
+class CustomerIdsIn(JsonBody):
     user_ids: list[EntityId] = Field(min_length=1)
 
 
@@ -164,11 +164,11 @@ class TagIn(TagFieldsIn):
     name: EntityId
 
 
-class TagDeleteIn(BaseModel):
+class TagDeleteIn(JsonBody):
     name: EntityId
 
 
-class TagInfoIn(BaseModel):
+class TagInfoIn(JsonBody):
     names: list[EntityId] = Field(min_length=1)
 
 
@@ -183,10 +183,10 @@ class BudgetUpdateIn(BudgetFieldsIn):
     budget_id: EntityId
 
 
-class BudgetDeleteIn(BaseModel):
+class BudgetDeleteIn(JsonBody):
     id: EntityId | None = Field(default=None, description="LiteLLM's name for budget_id")
     budget_id: EntityId | None = None
 
 
-class BudgetInfoIn(BaseModel):
+class BudgetInfoIn(JsonBody):
     budgets: list[EntityId] = Field(min_length=1)

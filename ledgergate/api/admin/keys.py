@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from ledgergate.api.admin.access import require_key_manager, require_team_manager
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, AnyCaller
+from ledgergate.api.admin.entity_schemas import QueryId
 from ledgergate.api.admin.schemas import (
     KeyDeleteIn,
     KeyGenerateIn,
@@ -21,6 +22,10 @@ from ledgergate.domain.charging import EntityType
 from ledgergate.services.keys import key_id_of
 
 router = APIRouter(tags=["keys"], responses=ERROR_RESPONSES)
+# A secret or a token: bounded and free of control characters, which PostgreSQL would refuse (a 5xx otherwise).
+_KEY_TEXT = r"^[^\x00-\x1f\x7f]*$"
+KeyParam = Annotated[str | None, Query(max_length=1000, pattern=_KEY_TEXT, description="the key's secret or token")]
+KeyPath = Annotated[str, Path(max_length=1000, pattern=_KEY_TEXT, description="the key's secret or token")]
 
 
 def _services(request: Request) -> Any:
@@ -48,7 +53,7 @@ async def update_key(body: KeyUpdateIn, request: Request, caller: AnyCaller) -> 
 
 
 @router.get("/key/info")
-async def key_info(request: Request, caller: AnyCaller, key: str | None = None) -> dict[str, Any]:
+async def key_info(request: Request, caller: AnyCaller, key: KeyParam = None) -> dict[str, Any]:
     services = _services(request)
     wanted = key_id_of(key) if key else caller.key.id
     if not caller.can_read_all and wanted != caller.key.id:
@@ -61,15 +66,13 @@ async def key_info(request: Request, caller: AnyCaller, key: str | None = None) 
 async def list_keys(
     request: Request,
     caller: AnyCaller,
-    user_id: str | None = None,
-    team_id: str | None = None,
-    key_alias: str | None = None,
-    page: int = 1,
-    size: int = 100,
+    user_id: QueryId = None,
+    team_id: QueryId = None,
+    key_alias: QueryId = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=1000)] = 100,
     return_full_object: bool = False,
 ) -> dict[str, Any]:
-    if page < 1 or not 1 <= size <= 1000:
-        raise ApiError(400, "page must be >= 1 and size between 1 and 1000", "invalid_request_error", "size")
     services = _services(request)
     if not caller.can_read_all:
         user_id = caller.key.user_id or "\x00no-user"
@@ -98,7 +101,7 @@ async def unblock_key(body: KeyRefIn, request: Request, _: Admin) -> dict[str, A
 
 
 @router.post("/key/{key}/reset_spend")
-async def reset_key_spend(key: str, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+async def reset_key_spend(key: KeyPath, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     services = _services(request)
     entity = await services.keys.get(key)
     await require_team_manager(request, caller, entity.team_id, "reset this key's spend")

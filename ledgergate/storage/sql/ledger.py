@@ -71,21 +71,29 @@ class SqlLedger:
             self._wakeup.clear()
             while self._pending:
                 batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
-                try:
-                    inserted = await self._write_batch([record for record, _ in batch])
-                except Exception as exc:  # every waiter learns of the failure; none is silently dropped
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                            future.exception()
-                    continue
-                for record, future in batch:
-                    if not future.done():
-                        # Only the first of duplicates within one batch wrote the row.
-                        future.set_result(record.request_id in inserted)
-                        inserted.discard(record.request_id)
+                await self._commit(batch)
             if self._closing:
                 return
+
+    async def _commit(self, batch: list[tuple[SpendRecord, asyncio.Future[bool]]]) -> None:
+        """Commit a batch; if it fails, commit its records one by one so one bad record fails alone."""
+        try:
+            inserted = await self._write_batch([record for record, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                for single in batch:
+                    await self._commit([single])
+                return
+            _, future = batch[0]
+            if not future.done():  # the waiter learns of the failure; nothing is silently dropped
+                future.set_exception(exc)
+                future.exception()
+            return
+        for record, future in batch:
+            if not future.done():
+                # Only the first of duplicates within one batch wrote the row.
+                future.set_result(record.request_id in inserted)
+                inserted.discard(record.request_id)
 
     async def _write_batch(self, records: list[SpendRecord]) -> set[str]:
         """Insert new records and their charges; returns the request ids that were not there before."""

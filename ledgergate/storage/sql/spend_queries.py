@@ -1,12 +1,14 @@
-"""Read side of the ledger: spend logs with filters, adjustments."""
+"""Read side of the ledger: spend logs with filters, the spend report per day and entity, adjustments."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, select
+from sqlalchemy import BigInteger, ColumnElement, Select, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.storage.sql.tables import spend_adjustments, spend_charges, spend_records
@@ -14,6 +16,8 @@ from ledgergate.storage.sql.tables import spend_adjustments, spend_charges, spen
 
 @dataclass(frozen=True, slots=True)
 class LogFilter:
+    """Which ledger records a query covers; ``None`` leaves a field unconstrained. Times: ``[start_us, end_us)``."""
+
     key_id: str | None = None
     user_id: str | None = None
     team_id: str | None = None
@@ -27,8 +31,14 @@ class LogFilter:
     limit: int = 100
 
 
-def _filtered(query: Select[Any], flt: LogFilter) -> Select[Any]:
+def record_conditions(flt: LogFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clauses on ``spend_records`` selecting exactly the records ``flt`` covers.
+
+    A tag is matched through ``spend_charges`` (the request was charged to the tag), so a tag filter covers the
+    same records as the tag's own spend.
+    """
     columns = spend_records.c
+    conditions: list[ColumnElement[bool]] = []
     for column, value in (
         (columns.key_id, flt.key_id),
         (columns.user_id, flt.user_id),
@@ -38,31 +48,144 @@ def _filtered(query: Select[Any], flt: LogFilter) -> Select[Any]:
         (columns.model, flt.model),
     ):
         if value is not None:
-            query = query.where(column == value)
+            conditions.append(column == value)
     if flt.tag is not None:
         tagged = select(spend_charges.c.request_id).where(
             spend_charges.c.entity_type == "tag", spend_charges.c.entity_id == flt.tag
         )
-        query = query.where(columns.request_id.in_(tagged))
+        conditions.append(columns.request_id.in_(tagged))
     if flt.start_us is not None:
-        query = query.where(columns.charged_at_us >= flt.start_us)
+        conditions.append(columns.charged_at_us >= flt.start_us)
     if flt.end_us is not None:
-        query = query.where(columns.charged_at_us < flt.end_us)
-    return query
+        conditions.append(columns.charged_at_us < flt.end_us)
+    return conditions
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One day's spend of one entity (or model): ``day`` indexes the report's days."""
+
+    day: int
+    entity_id: str
+    cost_nanos: int
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def _int(value: int) -> ColumnElement[Any]:
+    # Day bounds are integers computed by the server, inlined rather than bound: a year of days would otherwise
+    # take hundreds of bind parameters.
+    return literal_column(str(int(value)), BigInteger)
+
+
+def _day_index(instant_us: ColumnElement[Any], bounds_us: Sequence[int], low: int, high: int) -> ColumnElement[Any]:
+    """Index ``i`` in ``[low, high)`` with ``bounds_us[i] <= instant_us < bounds_us[i + 1]``, as a CASE tree of
+    depth log2(days): days are local calendar days, so they cannot be computed by integer division."""
+    if high - low == 1:
+        return _int(low)
+    middle = (low + high) // 2
+    return case(
+        (instant_us < _int(bounds_us[middle]), _day_index(instant_us, bounds_us, low, middle)),
+        else_=_day_index(instant_us, bounds_us, middle, high),
+    )
+
+
+def report_query(group_by: str, day_bounds_us: Sequence[int], flt: LogFilter) -> Select[Any]:
+    """``(day, entity_id, cost_nanos, requests, prompt_tokens, completion_tokens)`` per day and ``group_by``:
+    ``model``, or an entity type of ``spend_charges`` (``key``, ``user``, ``team``, ``team_member``, ...).
+
+    Per-entity spend is summed from ``spend_charges`` (one row per charge target of a record), so an entity's
+    report is exactly what it was charged: a tag's rows hold only requests that carried the tag, a user's rows
+    only their personal-key requests (a team key charges the team and the team member, never the user).
+    ``day_bounds_us`` holds the start of each day and, last, the end of the last day; ``flt``'s own time range
+    is ignored in favour of them.
+    """
+    if len(day_bounds_us) < 2 or list(day_bounds_us) != sorted(set(day_bounds_us)):
+        raise ValueError("day_bounds_us: at least two strictly increasing instants")
+    records = spend_records.c
+    in_range = dataclasses.replace(flt, start_us=day_bounds_us[0], end_us=day_bounds_us[-1])
+    if group_by == "model":
+        entity_id, cost, instant = records.model, records.cost_nanos, records.charged_at_us
+        source = select().select_from(spend_records)
+    else:
+        charges = spend_charges.c
+        entity_id, cost, instant = charges.entity_id, charges.cost_nanos, charges.charged_at_us
+        source = (
+            select()
+            .select_from(spend_charges.join(spend_records, records.request_id == charges.request_id))
+            .where(
+                charges.entity_type == group_by,
+                # the same instant as the record's; constraining it too lets the (type, id, time) index serve
+                charges.charged_at_us >= day_bounds_us[0],
+                charges.charged_at_us < day_bounds_us[-1],
+            )
+        )
+    per_request = (
+        source.add_columns(
+            _day_index(instant, day_bounds_us, 0, len(day_bounds_us) - 1).label("day"),
+            entity_id.label("entity_id"),
+            cost.label("cost_nanos"),
+            records.prompt_tokens.label("prompt_tokens"),
+            records.completion_tokens.label("completion_tokens"),
+        )
+        .where(*record_conditions(in_range))
+        .subquery("per_request")
+    )
+    columns = per_request.c
+    return (
+        select(
+            columns.day,
+            columns.entity_id,
+            cast(func.sum(columns.cost_nanos), BigInteger).label("cost_nanos"),
+            func.count().label("requests"),
+            cast(func.sum(columns.prompt_tokens), BigInteger).label("prompt_tokens"),
+            cast(func.sum(columns.completion_tokens), BigInteger).label("completion_tokens"),
+        )
+        .group_by(columns.day, columns.entity_id)
+        .order_by(columns.day, columns.entity_id)
+    )
+
+
+def _as_filter(flt: LogFilter | Mapping[str, Any]) -> LogFilter:
+    # The HTTP layer passes the fields (it does not import storage); the dashboard passes a LogFilter.
+    return flt if isinstance(flt, LogFilter) else LogFilter(**flt)
 
 
 class SpendQueries:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def logs(self, flt: LogFilter) -> list[dict[str, Any]]:
-        query = _filtered(select(spend_records), flt).order_by(
-            spend_records.c.charged_at_us.desc(), spend_records.c.request_id
+    async def logs(self, flt: LogFilter | Mapping[str, Any]) -> list[dict[str, Any]]:
+        flt = _as_filter(flt)
+        query = (
+            select(spend_records)
+            .where(*record_conditions(flt))
+            .order_by(spend_records.c.charged_at_us.desc(), spend_records.c.request_id)
+            .offset(flt.offset)
+            .limit(flt.limit)
         )
-        query = query.offset(flt.offset).limit(flt.limit)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [{**row, "tags": orjson.loads(row["tags"])} for row in rows]
+
+    async def report(
+        self, group_by: str, day_bounds_us: Sequence[int], flt: LogFilter | Mapping[str, Any]
+    ) -> list[ReportRow]:
+        """Spend per day and ``group_by`` over the days ``day_bounds_us`` delimits (see ``report_query``)."""
+        async with self._engine.connect() as connection:
+            result = await connection.execute(report_query(group_by, day_bounds_us, _as_filter(flt)))
+            return [
+                ReportRow(
+                    day=int(row.day),
+                    entity_id=str(row.entity_id),
+                    cost_nanos=int(row.cost_nanos),
+                    requests=int(row.requests),
+                    prompt_tokens=int(row.prompt_tokens),
+                    completion_tokens=int(row.completion_tokens),
+                )
+                for row in result.all()
+            ]
 
     async def adjustments(
         self, entity_type: str | None = None, entity_id: str | None = None, limit: int = 100
