@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from ledgergate.deployments import Deployment
+from ledgergate.domain.alerts import DEFAULT_ALERT_THRESHOLDS, parse_alert_thresholds
+from ledgergate.domain.errors import InvalidInput
 from ledgergate.domain.pricing import TokenPrices
 from ledgergate.pricing_catalog import (
     INPUT_COST_KEY,
@@ -58,6 +61,9 @@ DEMO_MODEL_NAMES = ("demo", "gpt-4o-mini")
 DEMO_PRICES = TokenPrices(input_nanos_per_mtok=150_000_000, output_nanos_per_mtok=600_000_000)
 DEMO_MAX_OUTPUT_TOKENS = 1024
 
+DEFAULT_REDIS_KEY_PREFIX = "lg"
+_REDIS_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
 BudgetMode = Literal["standard", "strict"]
 CounterFallback = Literal["fail_closed", "database"]
 
@@ -71,6 +77,7 @@ class GatewaySettings:
     master_key: str | None = None
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    redis_key_prefix: str = DEFAULT_REDIS_KEY_PREFIX  # namespace of every Redis key; instances sharing it cooperate
     budget_mode: BudgetMode = "standard"
     timezone: str = "UTC"
     allow_client_tags: bool = False
@@ -80,12 +87,21 @@ class GatewaySettings:
     max_budget: float | None = None  # USD, global proxy budget, as written in the config
     budget_duration: str | None = None  # unparsed window grammar of the global proxy budget
     alerting_webhook_url: str | None = None
+    # general_settings.alerting.*: budget alerts (see docs/configuration.md)
+    alert_thresholds: tuple[float, ...] = DEFAULT_ALERT_THRESHOLDS
+    alerting_webhook_timeout_s: float = 10.0
+    alerting_webhook_max_attempts: int = 5
+    alerting_webhook_backoff_s: float = 1.0
+    alerting_resend_interval_s: float = 300.0
     upstream_timeout_s: float = 600.0
     extra: dict[str, Any] = field(default_factory=dict)  # general_settings keys ledgergate does not use
 
 
 # general_settings keys read into typed fields; every other key lands in GatewaySettings.extra.
-_TYPED_SETTINGS = frozenset(GatewaySettings.__dataclass_fields__) - {"alerting_webhook_url", "extra"}
+# The alert_* and alerting_* fields are read from the `alerting` mapping, not from general_settings itself.
+_TYPED_SETTINGS = frozenset(
+    name for name in GatewaySettings.__dataclass_fields__ if not name.startswith("alert") and name != "extra"
+)
 _KNOWN_SETTINGS = _TYPED_SETTINGS | {"alerting"}
 
 
@@ -187,6 +203,27 @@ def _check_timezone(name: str) -> str:
     return name
 
 
+def _alerting_settings(section: _Section) -> dict[str, Any]:
+    """The GatewaySettings fields of ``general_settings.alerting``."""
+    fields: dict[str, Any] = {"alerting_webhook_url": section.text("webhook_url")}
+    if section.values.get("alert_thresholds") is not None:
+        try:
+            fields["alert_thresholds"] = parse_alert_thresholds(section.values["alert_thresholds"])
+        except InvalidInput as exc:
+            raise ConfigError(f"{section.where}.{exc}") from exc
+    for key, name in (
+        ("webhook_timeout_s", "alerting_webhook_timeout_s"),
+        ("webhook_retry_backoff_s", "alerting_webhook_backoff_s"),
+        ("resend_interval_s", "alerting_resend_interval_s"),
+    ):
+        value = section.number(key, None, positive=True)
+        if value is not None:
+            fields[name] = value
+    if (attempts := section.positive_int("webhook_max_attempts")) is not None:
+        fields["alerting_webhook_max_attempts"] = attempts
+    return fields
+
+
 def _parse_settings(
     general: Mapping[str, Any], litellm_settings: Mapping[str, Any], environ: Mapping[str, str]
 ) -> GatewaySettings:
@@ -199,25 +236,39 @@ def _parse_settings(
     redis_url = overrides["redis_url"] or section.text("redis_url")
     if redis_url and not redis_url.lower().startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"redis_url {redis_url!r} must start with redis://, rediss:// or unix://")
+    redis_key_prefix = cast(str, section.text("redis_key_prefix", DEFAULT_REDIS_KEY_PREFIX))
+    if not _REDIS_KEY_PREFIX.fullmatch(redis_key_prefix):
+        raise section.fail(
+            "redis_key_prefix", f"must be 1-64 letters, digits, '_', '.' or '-', got {redis_key_prefix!r}"
+        )
+    counter_fallback = cast(CounterFallback, section.choice("counter_fallback", ("fail_closed", "database")))
+    if counter_fallback == "database":
+        raise section.fail(
+            "counter_fallback",
+            "'database' (admission through PostgreSQL row locks while Redis is unreachable) is not available yet; "
+            "use fail_closed (the default: requests get 503 while the counter store is unreachable)",
+        )
     extra = {key: value for key, value in general.items() if key not in _KNOWN_SETTINGS}
-    alerting, webhook_url = general.get("alerting"), None
+    alerting = general.get("alerting")
+    alerting_fields: dict[str, Any] = {}
     if isinstance(alerting, Mapping):
-        webhook_url = _Section(alerting, "general_settings.alerting").text("webhook_url")
+        alerting_fields = _alerting_settings(_Section(alerting, "general_settings.alerting"))
     elif alerting is not None:
         extra["alerting"] = alerting  # LiteLLM's `alerting: ["slack"]` list: tolerated, not used
     return GatewaySettings(
         master_key=overrides["master_key"] or section.text("master_key"),
         database_url=normalise_database_url(cast(str, database_url)),
         redis_url=redis_url,
+        redis_key_prefix=redis_key_prefix,
         budget_mode=cast(BudgetMode, section.choice("budget_mode", ("standard", "strict"))),
         timezone=_check_timezone(cast(str, section.text("timezone", "UTC"))),
         allow_client_tags=section.flag("allow_client_tags", False),
         hold_ttl_s=cast(float, section.number("hold_ttl_s", 900.0, positive=True)),
         default_max_output_tokens=section.positive_int("default_max_output_tokens") or 4096,
-        counter_fallback=cast(CounterFallback, section.choice("counter_fallback", ("fail_closed", "database"))),
+        counter_fallback=counter_fallback,
         max_budget=budget.number("max_budget", None, positive=False),
         budget_duration=budget.text("budget_duration"),
-        alerting_webhook_url=webhook_url,
+        **alerting_fields,
         upstream_timeout_s=cast(float, section.number("upstream_timeout_s", 600.0, positive=True)),
         extra=extra,
     )

@@ -1,6 +1,7 @@
 """The composition root: the one place that wires adapters to the services.
 
-Embedded (default): SQLite + in-process counters. Distributed: PostgreSQL (+ Redis counters, see issue 4).
+Embedded (default): SQLite + in-process counters. Several instances: PostgreSQL + Redis (counters and entity
+cache coherence), see docs/deployment.md.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.api.auth import Authenticator
@@ -18,6 +22,7 @@ from ledgergate.deployments import Deployment
 from ledgergate.domain.admission import BudgetMode
 from ledgergate.domain.ports import Clock, Counters
 from ledgergate.domain.windows import PeriodClock, parse_windows
+from ledgergate.services.alerts import BudgetAlerter
 from ledgergate.services.directory import Directory
 from ledgergate.services.entity_admin import EntityAdmin
 from ledgergate.services.keys import KeyService
@@ -27,11 +32,29 @@ from ledgergate.services.spend_reset import SpendResets
 from ledgergate.services.views import EntityViews
 from ledgergate.storage.memory_counters import MemoryCounters
 from ledgergate.storage.redis_counters import RedisCounters
+from ledgergate.storage.redis_invalidation import RedisCacheCoherence
+from ledgergate.storage.sql.alerts import SqlAlertStore
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.entities import SqlEntityStore
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.spend_queries import SpendQueries
+from ledgergate.storage.sql.spend_rollups import SpendRollups
 from ledgergate.upstream.client import UpstreamClient
+from ledgergate.upstream.webhook import WebhookSender
+
+# A Redis that does not answer must turn into 503s quickly, not into requests hanging for its whole outage.
+REDIS_CONNECT_TIMEOUT_S = 1.0
+REDIS_SOCKET_TIMEOUT_S = 2.0
+# One retry covers a pooled connection that died with a Redis restart; more would only delay the 503.
+REDIS_RETRIES = 1
+# Safety net of the entity cache with several instances: an entry is read again after this long, which bounds
+# how long a change whose announcement was lost (writer killed right after its commit) can go unseen.
+SHARED_CACHE_MAX_AGE_S = 60.0
+
+
+def redis_key_prefix(name: str) -> str:
+    """``lg`` -> ``lg:{lg}:``: the hash tag puts every key of one deployment in one Redis Cluster slot."""
+    return f"{name}:{{{name}}}:"
 
 
 class SystemClock:
@@ -57,8 +80,14 @@ class Container:
     views: EntityViews
     spend: SpendQueries
     entity_admin: EntityAdmin
+    rollups: SpendRollups  # the dashboard's read side
+    alerter: BudgetAlerter
+    coherence: RedisCacheCoherence | None = None  # with Redis: keeps the entity caches of all instances coherent
 
     async def aclose(self) -> None:
+        if self.coherence is not None:
+            await self.coherence.aclose()  # leaves at once: writers stop waiting for this instance
+        await self.alerter.aclose()  # first: its checks read the counters and write the database
         await self.ledger.close()
         if isinstance(self.counters, RedisCounters):
             await self.counters.aclose()
@@ -82,12 +111,24 @@ async def build_container(
     engine = create_engine(settings.database_url)
     await upgrade_schema(engine)
     store = SqlEntityStore(engine)
-    directory = Directory(store)
+    directory = Directory(store, max_age_s=SHARED_CACHE_MAX_AGE_S if settings.redis_url else None)
     ledger = SqlLedger(engine)
     await ledger.start()
-    counters: Counters = (
-        RedisCounters.from_url(settings.redis_url, clock) if settings.redis_url else MemoryCounters(clock)
-    )
+    counters: Counters = MemoryCounters(clock)
+    coherence = None
+    if settings.redis_url:
+        redis = Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), REDIS_RETRIES),
+        )
+        prefix = redis_key_prefix(settings.redis_key_prefix)
+        counters = RedisCounters(redis, clock, prefix=prefix, owns_client=True)
+        coherence = RedisCacheCoherence(redis, prefix, on_invalidate=directory.invalidate, on_clear=directory.clear)
+        directory.coherence = coherence
+        await coherence.start()
     _, global_windows = parse_windows(
         budget_limits=[{"budget_duration": settings.budget_duration, "max_budget": settings.max_budget}]
         if settings.max_budget is not None and settings.budget_duration
@@ -108,6 +149,26 @@ async def build_container(
         allow_client_tags=settings.allow_client_tags,
         global_windows=global_windows,
     )
+    alerter = BudgetAlerter(
+        directory=directory,
+        counters=counters,
+        loader=ledger.window_sums,
+        store=SqlAlertStore(engine),
+        clock=clock,
+        sender=WebhookSender(
+            timeout_s=settings.alerting_webhook_timeout_s,
+            max_attempts=settings.alerting_webhook_max_attempts,
+            backoff_s=settings.alerting_webhook_backoff_s,
+        )
+        if settings.alerting_webhook_url
+        else None,
+        webhook_url=settings.alerting_webhook_url,
+        default_thresholds=settings.alert_thresholds,
+        global_windows=global_windows,
+        resend_interval_s=settings.alerting_resend_interval_s,
+    )
+    charger.observer = alerter
+    await alerter.start()
     views = EntityViews(directory, charger, ledger.lifetime_spend)
     deployments = _resolve_demo(config.deployments, demo_base_url)
     keys = KeyService(directory, views, clock)
@@ -128,4 +189,7 @@ async def build_container(
         views=views,
         spend=SpendQueries(engine),
         entity_admin=EntityAdmin.build(directory, store, views, keys, clock),
+        rollups=SpendRollups(engine),
+        alerter=alerter,
+        coherence=coherence,
     )

@@ -12,12 +12,14 @@ from starlette.responses import Response
 from starlette.routing import Mount
 
 from ledgergate import __version__
+from ledgergate.api.admin import alerts as alert_routes
 from ledgergate.api.admin import budgets, customers, organizations, tags, teams, users
 from ledgergate.api.admin import keys as key_routes
 from ledgergate.api.admin import spend as spend_routes
 from ledgergate.api.errors import install_error_handlers
 from ledgergate.api.llm_routes import llm_routes
 from ledgergate.container import Container
+from ledgergate.dashboard.mount import mount_dashboard
 from ledgergate.upstream.mock_provider import create_mock_provider_app
 
 DEMO_UPSTREAM_PREFIX = "/demo-upstream"
@@ -39,6 +41,7 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
     install_error_handlers(app)
     app.include_router(key_routes.router)
     app.include_router(spend_routes.router)
+    app.include_router(alert_routes.router)
     for entity_routes in (users, teams, organizations, customers, tags, budgets):
         app.include_router(entity_routes.router)
     # The LLM routes go first: they are matched on every request, the admin routes rarely.
@@ -60,6 +63,7 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
 
     app.add_route("/health/liveliness", liveliness, methods=["GET"], include_in_schema=False)
     app.add_route("/health/readiness", readiness, methods=["GET"], include_in_schema=False)
+    mount_dashboard(app)
     if demo:
         app.router.routes.append(Mount(DEMO_UPSTREAM_PREFIX, create_mock_provider_app()))
     return app

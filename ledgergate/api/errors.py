@@ -9,10 +9,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ledgergate.domain.errors import EntityConflict, InvalidInput
+from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.services.errors import ServiceError
 
 log = logging.getLogger("ledgergate.api")
@@ -76,6 +78,27 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EntityConflict)
     async def _conflict(_: Request, exc: EntityConflict) -> Response:
         return error_response(409, str(exc), "conflict_error")
+
+    @app.exception_handler(CounterStoreUnavailable)
+    async def _counter_store_unavailable(_: Request, exc: CounterStoreUnavailable) -> Response:
+        # Fail closed: without its hold a request is not forwarded, whatever budget it has left.
+        log.warning("counter store unavailable: %s", exc)
+        return error_response(
+            503,
+            "the budget counter store is unavailable (no LLM request is admitted without its hold); retry shortly",
+            "service_unavailable",
+            headers={"retry-after": "1"},
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(OSError)
+    async def _database_unavailable(_: Request, exc: Exception) -> Response:
+        # Connection-level failures (refused, reset, timed out): the database, not the request, is at fault.
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return error_response(
+            503, "the database is unavailable; retry shortly", "service_unavailable", headers={"retry-after": "1"}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:

@@ -10,6 +10,11 @@ from ledgergate.domain.charging import EntityRef
 from ledgergate.domain.ledger import Adjustment, SpendRecord
 
 
+class CounterStoreUnavailable(RuntimeError):
+    """The shared counter store (Redis) cannot be used right now. Admission fails closed: a request that cannot
+    place its hold is refused (503), never forwarded without one."""
+
+
 class Clock(Protocol):
     def now_s(self) -> float:
         """Seconds since the epoch, UTC."""

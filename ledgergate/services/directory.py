@@ -1,11 +1,13 @@
 """Cached entity lookups for the hot path: a cache hit costs no database round trip.
 
-Every write goes through ``Directory``, which updates the cache after the database commit. ``invalidate`` is
-the hook for caches shared by several instances (they drop an entity another instance changed).
+Every write goes through ``Directory``, which updates the cache after the database commit. With several
+instances, a ``CacheCoherence`` (``storage/redis_invalidation.py``) tells the others: a write returns only once
+every other instance has dropped the entity or stopped using its cache (docs/decisions/0004).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -23,48 +25,93 @@ class EntityStore(Protocol):
     async def delete(self, entity_type: EntityType, entity_id: str) -> bool: ...
 
 
+class CacheCoherence(Protocol):
+    """Keeps the entity caches of several instances coherent."""
+
+    def cache_usable(self) -> bool:
+        """Whether this instance may answer from its cache now (a local check: no I/O)."""
+        ...
+
+    async def announce(self, ref: EntityRef) -> None:
+        """Called after a committed write: returns once no other instance can serve the entity's old state."""
+        ...
+
+
 class Directory:
-    def __init__(self, store: EntityStore) -> None:
+    def __init__(self, store: EntityStore, *, max_age_s: float | None = None) -> None:
+        """``max_age_s``: cached entries older than this are read again (a safety net for changes whose
+        announcement was lost, e.g. a writer killed between its commit and its announcement)."""
         self.store = store
-        self._cache: dict[EntityRef, Entity | None] = {}
+        self._max_age_s = max_age_s
+        self._cache: dict[EntityRef, tuple[Entity | None, float]] = {}
+        # Bumped by every change and invalidation: a read that overlapped one must not cache what it read.
+        self._generation = 0
+        self.coherence: CacheCoherence | None = None
         self.on_change: list[Callable[[EntityRef], None]] = []
+
+    def _cache_usable(self) -> bool:
+        return self.coherence is None or self.coherence.cache_usable()
 
     async def get(self, entity_type: EntityType, entity_id: str) -> Entity | None:
         ref = EntityRef(entity_type, entity_id)
-        try:
-            return self._cache[ref]
-        except KeyError:
-            pass
+        usable = self._cache_usable()
+        if usable:
+            cached = self._cache.get(ref)
+            if cached is not None and (self._max_age_s is None or time.monotonic() - cached[1] < self._max_age_s):
+                return cached[0]
+        generation = self._generation
         entity = await self.store.get(entity_type, entity_id)
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[ref] = entity
+        if usable and generation == self._generation and self._cache_usable():
+            self._remember(ref, entity)
         return entity
 
     async def create(self, entity: Entity) -> Entity:
+        generation = self._generation
         await self.store.insert(entity)
-        self._stored(entity.ref, entity)
+        await self._stored(entity.ref, entity, generation)
         return entity
 
     async def save(self, entity: Entity) -> Entity:
         """Replace the stored entity (optimistic: it must not have changed since ``entity.version - 1``)."""
+        generation = self._generation
         await self.store.replace(entity, expected_version=entity.version - 1)
-        self._stored(entity.ref, entity)
+        await self._stored(entity.ref, entity, generation)
         return entity
 
     async def delete(self, entity_type: EntityType, entity_id: str) -> bool:
         ref = EntityRef(entity_type, entity_id)
+        generation = self._generation
         deleted = await self.store.delete(entity_type, entity_id)
-        self._stored(ref, None)
+        await self._stored(ref, None, generation)
         return deleted
 
     def invalidate(self, ref: EntityRef) -> None:
+        self._generation += 1
         self._cache.pop(ref, None)
 
-    def _stored(self, ref: EntityRef, entity: Entity | None) -> None:
-        self._cache[ref] = entity
+    def clear(self) -> None:
+        """Forget every cached entity (this instance may have missed changes)."""
+        self._generation += 1
+        self._cache.clear()
+
+    def _remember(self, ref: EntityRef, entity: Entity | None) -> None:
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[ref] = (entity, time.monotonic())
+
+    async def _stored(self, ref: EntityRef, entity: Entity | None, generation: int) -> None:
+        # An invalidation that arrived while the write was in flight may be a later write of another instance:
+        # then what we wrote is not necessarily current, so it is not cached.
+        overlapped = generation != self._generation
+        self._generation += 1
+        if overlapped or not self._cache_usable():
+            self._cache.pop(ref, None)
+        else:
+            self._remember(ref, entity)
         for listener in self.on_change:
             listener(ref)
+        if self.coherence is not None:
+            await self.coherence.announce(ref)
 
     async def effective_budget(self, entity: Entity) -> tuple[Window | None, tuple[Window, ...]]:
         """``(primary, further windows)``: the entity's own plus its shared budget object's.

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,10 +16,12 @@ from ledgergate.domain.admission import Admitted, BudgetMode, CounterKey, Counte
 from ledgergate.domain.charging import EntityRef, EntityType, RequestParties, charge_targets, request_tags
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
-from ledgergate.domain.ports import Clock, Counters, Ledger
+from ledgergate.domain.ports import Clock, Counters, CounterStoreUnavailable, Ledger
 from ledgergate.domain.pricing import Usage, cost_nanos, max_cost_nanos, output_tokens_affordable
 from ledgergate.domain.windows import PeriodClock, Window, epoch_us
 from ledgergate.services.directory import Directory
+
+log = logging.getLogger("ledgergate.charging")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,10 +206,16 @@ class RequestCharger:
             # Without a durable record there is no charge: free the hold rather than pin the budget.
             await self._counters.release(ticket.call.request_id)
             raise
-        if not inserted:  # settled before (another process, or a retry): the counters have it already
-            await self._counters.release(ticket.call.request_id)
+        try:
+            if not inserted:  # settled before (another process, or a retry): the counters have it already
+                await self._counters.release(ticket.call.request_id)
+                return record
+            await self._counters.settle(ticket.call.request_id, ticket.lines, cost)
+        except CounterStoreUnavailable:
+            # The charge is in the ledger and the client was served: answer normally. The hold expires and the
+            # counter store recounts the window from the ledger (docs/deployment.md).
+            log.warning("counter store unavailable while settling %s; ledger has it", ticket.call.request_id)
             return record
-        await self._counters.settle(ticket.call.request_id, ticket.lines, cost)
         if self.observer is not None:
             self.observer.settled(ticket, cost)
         return record
@@ -219,7 +228,14 @@ class RequestCharger:
             start_s, end_s = self._periods.bounds(window, now_s)
             lines.append(CounterLine(_counter_key(entity.ref, window, start_s), window.max_budget_nanos, end_s))
         limited = [line for line in lines if line.limit_nanos is not None]
-        counted = iter(await self._counters.read(limited, self._ledger.window_sums))
+        try:
+            counted = iter(await self._counters.read(limited, self._ledger.window_sums) if limited else [])
+        except CounterStoreUnavailable:
+            # Views must not fail with the counter store (a new key's secret would be lost): show the ledger.
+            sums = await self._ledger.window_sums(
+                [line.key for line in limited], [line.period_end_s for line in limited]
+            )
+            counted = iter([LineState(spent, 0) for spent in sums])
         # Unlimited windows take part in no admission, so no settle keeps a counter of them current: read the ledger.
         unlimited = [line for line in lines if line.limit_nanos is None]
         summed = iter(

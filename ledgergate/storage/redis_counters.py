@@ -30,12 +30,14 @@ a repeated settle count twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from ledgergate.domain.admission import (
     Admitted,
@@ -46,7 +48,7 @@ from ledgergate.domain.admission import (
     LineState,
     Refused,
 )
-from ledgergate.domain.ports import Clock, CounterLoader
+from ledgergate.domain.ports import Clock, CounterLoader, CounterStoreUnavailable
 from ledgergate.domain.windows import LIFETIME
 from ledgergate.storage.lua import counter_scripts as lua
 
@@ -54,8 +56,28 @@ DEFAULT_PREFIX = "lg:{lg}:"
 _ATTEMPTS = 5  # loads per call before giving up: counters vanishing faster than they load means Redis is unusable
 
 
-class CounterStoreError(RuntimeError):
+class CounterStoreError(CounterStoreUnavailable):
     """The counter store keeps losing counters while they are loaded (e.g. memory pressure evicting them)."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _fail_closed(
+    method: Callable[Concatenate[RedisCounters, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[RedisCounters, _P], Coroutine[Any, Any, _R]]:
+    """Any Redis failure (unreachable, timeout, OOM, read-only replica) leaves as the port's
+    ``CounterStoreUnavailable``, which the API answers with 503: no request is admitted without its hold."""
+
+    @functools.wraps(method)
+    async def guarded(counters: RedisCounters, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await method(counters, *args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise CounterStoreUnavailable(f"Redis counter store unavailable: {type(exc).__name__}: {exc}") from exc
+
+    return guarded
 
 
 class RedisCounters:
@@ -166,6 +188,7 @@ class RedisCounters:
 
     # -- the port ---------------------------------------------------------------------------------------------------
 
+    @_fail_closed
     async def try_hold(
         self,
         hold_id: str,
@@ -211,6 +234,7 @@ class RedisCounters:
                 resynced = True
         raise CounterStoreError(f"counters for hold {hold_id!r} vanished {_ATTEMPTS} times while being loaded")
 
+    @_fail_closed
     async def settle(self, hold_id: str, lines: Sequence[CounterLine], cost_nanos: int) -> None:
         """Turn the hold into spend on every counter that exists; repeat-safe per hold id.
 
@@ -225,9 +249,11 @@ class RedisCounters:
         marker_ttls = [self._ttl_s(line, now_s) for line in lines]
         await self._settle(keys=keys, args=[hold_id, str(cost_nanos), self._settled_retention_s, *marker_ttls])
 
+    @_fail_closed
     async def release(self, hold_id: str) -> None:
         await self._release(keys=[self._zset, self._hold_name(hold_id)], args=[hold_id])
 
+    @_fail_closed
     async def adjust(self, line: CounterLine, delta_nanos: int, loader: CounterLoader) -> LineState:
         """Add ``delta_nanos`` to one counter, loading it first if absent.
 
@@ -242,6 +268,7 @@ class RedisCounters:
             await self._load_missing([line], loader)
         raise CounterStoreError(f"counter {name!r} vanished {_ATTEMPTS} times while being loaded")
 
+    @_fail_closed
     async def read(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[LineState]:
         keys = [self._zset, *(self.counter_name(line.key) for line in lines)]
         resynced = False
@@ -262,6 +289,7 @@ class RedisCounters:
                 resynced = True
         raise CounterStoreError(f"counters vanished {_ATTEMPTS} times while being loaded")
 
+    @_fail_closed
     async def held_count(self) -> int:
         while True:
             swept, live = await self._held_count(keys=[self._zset], args=[self._prefix, repr(self._clock.now_s())])

@@ -45,7 +45,7 @@ general_settings:
   allow_client_tags: true
   hold_ttl_s: 120
   default_max_output_tokens: 2048
-  counter_fallback: database
+  counter_fallback: fail_closed
   max_budget: 100.5
   budget_duration: 30d
   alerting:
@@ -63,7 +63,7 @@ general_settings:
         allow_client_tags=True,
         hold_ttl_s=120.0,
         default_max_output_tokens=2048,
-        counter_fallback="database",
+        counter_fallback="fail_closed",
         max_budget=100.5,
         budget_duration="30d",
         alerting_webhook_url="https://hooks.example/x",

@@ -88,7 +88,14 @@ local function sweep(zset, prefix, now)
   local due = redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, SWEEP_BATCH)
   for _, hold_id in ipairs(due) do
     local hold_key = prefix .. 'h:' .. hold_id
-    unhold(hold_key, zset, hold_id)
+    -- A hold that expires unsettled may belong to a request whose record reached the ledger before its instance
+    -- died: mark its counters stale so they are recomputed from the ledger once nothing is held on them.
+    local f = unhold(hold_key, zset, hold_id)
+    if f[2] == 'held' then
+      for _, key in ipairs(cjson.decode(f[3])) do
+        if redis.call('HEXISTS', key, 'spent') == 1 then redis.call('HSET', key, 'stale', '1') end
+      end
+    end
     if redis.call('EXISTS', hold_key) == 1 then redis.call('HSET', hold_key, 'st', 'expired') end
   end
   return #due
