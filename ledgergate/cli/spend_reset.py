@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ledgergate.cli.client import admin_client
-from ledgergate.cli.options import given
+from ledgergate.cli.entity import EntityKind, Values, command, parameter, post
+from ledgergate.cli.options import given, segment
 from ledgergate.cli.render import say, show, usd
 
 ResetToOption = Annotated[
@@ -25,18 +25,25 @@ ResetWindowOption = Annotated[
 ResetReasonOption = Annotated[str | None, typer.Option("--reason", help="Why (kept in the adjustment record).")]
 
 
-def reset_spend(
-    path: str, reset_to: float, window: str | None, reason: str | None, url: str, key: str | None, as_json: bool
-) -> None:
-    body = given({"reset_to": reset_to, "budget_duration": window, "reason": reason})
-    with admin_client(url, key) as client:
-        result = client.post(path, body)
+def _render(data: dict[str, Any]) -> None:
+    say(
+        f"{data.get('budget_duration') or 'lifetime'} window: spend reset from {usd(data.get('previous_spend'))}"
+        f" to {usd(data.get('spend'))} of {usd(data.get('max_budget'))}"
+        f" (next reset {data.get('reset_at') or 'never'}; adjustment {data.get('adjustment_id')})"
+    )
 
-    def render(data: dict[str, Any]) -> None:
-        say(
-            f"{data.get('budget_duration') or 'lifetime'} window: spend reset from {usd(data.get('previous_spend'))}"
-            f" to {usd(data.get('spend'))} of {usd(data.get('max_budget'))}"
-            f" (next reset {data.get('reset_at') or 'never'}; adjustment {data.get('adjustment_id')})"
-        )
 
-    show(result, as_json, render)
+def add_reset_spend(app: typer.Typer, kind: EntityKind, summary: str) -> None:
+    """``reset-spend ID --to USD``: set the spend of one of the entity's budget windows."""
+
+    def run(values: Values) -> None:
+        body = given({"reset_to": values["reset_to"], "budget_duration": values["window"], "reason": values["reason"]})
+        result = post(values, kind.path(f"{segment(values[kind.id_name])}/reset_spend"), body)
+        show(result, values["as_json"], _render)
+
+    options = [
+        parameter("reset_to", ResetToOption),
+        parameter("window", ResetWindowOption, None),
+        parameter("reason", ResetReasonOption, None),
+    ]
+    command(app, "reset-spend", summary, [kind.id_parameter, *options], run)
