@@ -242,11 +242,12 @@ def _parse_settings(
             "redis_key_prefix", f"must be 1-64 letters, digits, '_', '.' or '-', got {redis_key_prefix!r}"
         )
     counter_fallback = cast(CounterFallback, section.choice("counter_fallback", ("fail_closed", "database")))
-    if counter_fallback == "database":
+    normalised_database_url = normalise_database_url(cast(str, database_url))
+    if counter_fallback == "database" and (not redis_url or not normalised_database_url.startswith("postgresql")):
         raise section.fail(
             "counter_fallback",
-            "'database' (admission through PostgreSQL row locks while Redis is unreachable) is not available yet; "
-            "use fail_closed (the default: requests get 503 while the counter store is unreachable)",
+            "'database' (admission through PostgreSQL row locks while Redis is unreachable) needs a redis_url "
+            "(the counter store it falls back from) and a postgresql:// database_url (the one it falls back to)",
         )
     extra = {key: value for key, value in general.items() if key not in _KNOWN_SETTINGS}
     alerting = general.get("alerting")
@@ -257,7 +258,7 @@ def _parse_settings(
         extra["alerting"] = alerting  # LiteLLM's `alerting: ["slack"]` list: tolerated, not used
     return GatewaySettings(
         master_key=overrides["master_key"] or section.text("master_key"),
-        database_url=normalise_database_url(cast(str, database_url)),
+        database_url=normalised_database_url,
         redis_url=redis_url,
         redis_key_prefix=redis_key_prefix,
         budget_mode=cast(BudgetMode, section.choice("budget_mode", ("standard", "strict"))),

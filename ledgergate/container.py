@@ -30,15 +30,18 @@ from ledgergate.services.request_charging import RequestCharger
 from ledgergate.services.router import ModelRouter
 from ledgergate.services.spend_reset import SpendResets
 from ledgergate.services.views import EntityViews
+from ledgergate.storage.fallback_counters import FallbackCounters
 from ledgergate.storage.memory_counters import MemoryCounters
 from ledgergate.storage.redis_counters import RedisCounters
 from ledgergate.storage.redis_invalidation import RedisCacheCoherence
 from ledgergate.storage.sql.alerts import SqlAlertStore
+from ledgergate.storage.sql.counter_mode import SqlCounterMode
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.entities import SqlEntityStore
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.spend_queries import SpendQueries
 from ledgergate.storage.sql.spend_rollups import SpendRollups
+from ledgergate.storage.sql.sql_counters import SqlCounters
 from ledgergate.upstream.client import UpstreamClient
 from ledgergate.upstream.webhook import WebhookSender
 
@@ -89,7 +92,7 @@ class Container:
             await self.coherence.aclose()  # leaves at once: writers stop waiting for this instance
         await self.alerter.aclose()  # first: its checks read the counters and write the database
         await self.ledger.close()
-        if isinstance(self.counters, RedisCounters):
+        if isinstance(self.counters, RedisCounters | FallbackCounters):
             await self.counters.aclose()
         await self.upstream.aclose()
         await self.engine.dispose()
@@ -126,6 +129,13 @@ async def build_container(
         )
         prefix = redis_key_prefix(settings.redis_key_prefix)
         counters = RedisCounters(redis, clock, prefix=prefix, owns_client=True)
+        if settings.counter_fallback == "database":
+            # A pool of its own: an admission transaction holds its connection while the ledger is queried.
+            sql_counters = SqlCounters(create_engine(settings.database_url), clock, owns_engine=True)
+            mode = SqlCounterMode(engine)
+            fallback = FallbackCounters(counters, sql_counters, mode, redis, clock, redis_prefix=prefix)
+            await fallback.start()
+            counters = fallback
         coherence = RedisCacheCoherence(redis, prefix, on_invalidate=directory.invalidate, on_clear=directory.clear)
         directory.coherence = coherence
         await coherence.start()

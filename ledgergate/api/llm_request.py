@@ -19,7 +19,7 @@ class ParsedRequest:
     stream: bool
     n: int
     requested_max_tokens: int | None
-    max_tokens_field: str  # "max_tokens" or "max_completion_tokens": the one to clamp
+    max_tokens_field: str  # the output cap's field, the one to clamp: max_tokens, max_completion_tokens, ...
     customer_id: str | None
     client_tags: tuple[str, ...]
     client_wants_usage: bool
@@ -62,7 +62,8 @@ def _client_tags(request: Request, payload: dict[str, Any]) -> tuple[str, ...]:
     return tuple(_identifier(tag, "metadata.tags") for tag in tags)
 
 
-async def parse_llm_request(request: Request) -> ParsedRequest:
+async def _read_object(request: Request) -> tuple[bytes, dict[str, Any], str]:
+    """The body, its JSON object and its ``model``, or a 400."""
     body = await request.body()
     try:
         payload = orjson.loads(body)
@@ -73,6 +74,16 @@ async def parse_llm_request(request: Request) -> ParsedRequest:
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise ApiError(400, "model: required, a string naming a configured model", "invalid_request_error", "model")
+    return body, payload, model
+
+
+def _customer(value: Any, field: str) -> str | None:
+    return _identifier(value, field) if isinstance(value, str) and value else None
+
+
+async def parse_llm_request(request: Request) -> ParsedRequest:
+    """An OpenAI chat completions or embeddings request."""
+    body, payload, model = await _read_object(request)
     stream = payload.get("stream") is True
     n = _positive_int(payload, "n") or 1
     max_completion = _positive_int(payload, "max_completion_tokens")
@@ -88,9 +99,55 @@ async def parse_llm_request(request: Request) -> ParsedRequest:
         n=n,
         requested_max_tokens=max_completion or max_tokens,
         max_tokens_field="max_completion_tokens" if max_completion is not None else "max_tokens",
-        customer_id=_identifier(user, "user") if isinstance(user, str) and user else None,
+        customer_id=_customer(user, "user"),
         client_tags=_client_tags(request, payload),
         client_wants_usage=wants_usage,
+    )
+
+
+async def parse_messages_request(request: Request) -> ParsedRequest:
+    """An Anthropic Messages request: ``max_tokens`` is required there, and the end user is ``metadata.user_id``."""
+    body, payload, model = await _read_object(request)
+    max_tokens = _positive_int(payload, "max_tokens")
+    if max_tokens is None:
+        raise ApiError(400, "max_tokens: required, a positive integer", "invalid_request_error", "max_tokens")
+    metadata = payload.get("metadata")
+    return ParsedRequest(
+        body=body,
+        payload=payload,
+        model=model,
+        stream=payload.get("stream") is True,
+        n=1,
+        requested_max_tokens=max_tokens,
+        max_tokens_field="max_tokens",
+        customer_id=_customer(metadata.get("user_id"), "metadata.user_id") if isinstance(metadata, dict) else None,
+        client_tags=_client_tags(request, payload),
+        client_wants_usage=False,
+    )
+
+
+async def parse_responses_request(request: Request) -> ParsedRequest:
+    """An OpenAI Responses request: the output cap is ``max_output_tokens``."""
+    body, payload, model = await _read_object(request)
+    if payload.get("background") is True:
+        # The reply carries no usage (the response runs later and is polled): its cost could not be charged.
+        raise ApiError(
+            400,
+            "background: background responses are not supported by this gateway",
+            "invalid_request_error",
+            "background",
+        )
+    return ParsedRequest(
+        body=body,
+        payload=payload,
+        model=model,
+        stream=payload.get("stream") is True,
+        n=1,
+        requested_max_tokens=_positive_int(payload, "max_output_tokens"),
+        max_tokens_field="max_output_tokens",
+        customer_id=_customer(payload.get("user"), "user"),
+        client_tags=_client_tags(request, payload),
+        client_wants_usage=False,
     )
 
 

@@ -1,15 +1,19 @@
 """The LLM routes (hot path): authenticate, admit with a hold, forward, settle, answer.
 
-Plain Starlette endpoints: no dependency injection or pydantic on the request path.
+Plain Starlette endpoints: no dependency injection or pydantic on the request path. Every route kind (OpenAI
+chat completions, embeddings and responses, Anthropic messages) runs the same admission and charge flow; its
+``Dialect`` says how its requests, replies and streams are read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -17,17 +21,35 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ledgergate.api.errors import ApiError, error_response
-from ledgergate.api.llm_request import ParsedRequest, parse_llm_request, upstream_body
-from ledgergate.api.refusals import refusal_response
+from ledgergate.api.llm_request import (
+    ParsedRequest,
+    parse_llm_request,
+    parse_messages_request,
+    parse_responses_request,
+    upstream_body,
+)
+from ledgergate.api.refusals import refused_response
+from ledgergate.deployments import Deployment
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.pricing import Usage
+from ledgergate.domain.rate_limits import RateLimited
 from ledgergate.services.request_charging import EntityBlocked, LlmCall, Refusal, RequestCharger, Ticket
+from ledgergate.upstream.anthropic_sse import AnthropicStreamTracker
 from ledgergate.upstream.errors import UpstreamError, openai_error_body
+from ledgergate.upstream.responses_sse import ResponsesStreamTracker
 from ledgergate.upstream.sse import DONE_EVENT, StreamTracker
-from ledgergate.upstream.usage import usage_from_response
+from ledgergate.upstream.usage import (
+    anthropic_output_bytes,
+    anthropic_reply_usage,
+    chat_output_bytes,
+    responses_output_bytes,
+    responses_reply_usage,
+    usage_from_response,
+)
 
 log = logging.getLogger("ledgergate.llm")
 _T = TypeVar("_T")
+_Tracker = TypeVar("_Tracker", bound=StreamTracker)
 
 if False:  # pragma: no cover - typing only, avoids an import cycle with the container
     from ledgergate.container import Container
@@ -38,16 +60,109 @@ def _container(request: Request) -> Container:
     return container
 
 
-def _output_bytes(obj: Any) -> int:
-    """UTF-8 bytes of generated text: an upper bound of its tokens when the upstream reports no usage."""
-    total = 0
-    choices = obj.get("choices") if isinstance(obj, dict) else None
-    for choice in choices if isinstance(choices, list) else ():
-        message = choice.get("message") if isinstance(choice, dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            total += len(content.encode())
-    return total
+ANTHROPIC_VERSION = "2023-06-01"  # sent upstream when the client names none
+_FORWARDED_ANTHROPIC_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect(Generic[_Tracker]):
+    """How one route kind's requests, replies and streams are read; the admission and charge flow is shared."""
+
+    route: str  # the ledger's route (``call_type`` in spend logs)
+    path: str  # appended to the deployment's ``api_base``
+    parse: Callable[[Request], Awaitable[ParsedRequest]]
+    reply_usage: Callable[[dict[str, Any]], Usage | None]
+    output_bytes: Callable[[Any], int]  # bounds the output tokens of a reply without usage
+    tracker: Callable[[ParsedRequest], _Tracker]
+    # What the client gets after the charge is durable, and the stream's ledger status.
+    ending: Callable[[_Tracker], tuple[bytes, RequestStatus]]
+    error_event: Callable[[UpstreamError], bytes]  # a failure after the status line went out
+    inject_usage: bool = False  # chat: ask for the usage chunk with ``stream_options``
+    unsupported: Callable[[Deployment], str | None] | None = None  # why a deployment cannot serve this route
+    protocol_headers: Callable[[Request, Deployment], Mapping[str, str]] | None = None  # replace Bearer auth
+
+
+def _openai_error_event(exc: UpstreamError) -> bytes:
+    return b"data: " + orjson.dumps(exc.to_openai_error()) + b"\n\n"
+
+
+def _anthropic_error_event(exc: UpstreamError) -> bytes:
+    error = {"type": "error", "error": {"type": exc.error_type, "message": exc.message}}
+    return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
+
+
+def _responses_error_event(exc: UpstreamError) -> bytes:
+    error = {"type": "error", "code": exc.code, "message": exc.message, "param": exc.param}
+    return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
+
+
+def _closing(tracker: AnthropicStreamTracker | ResponsesStreamTracker) -> tuple[bytes, RequestStatus]:
+    return tracker.closing_event, RequestStatus.ERROR if tracker.failed else RequestStatus.SUCCESS
+
+
+def _needs_anthropic(deployment: Deployment) -> str | None:
+    if deployment.provider == "anthropic":
+        return None
+    return (
+        f"model {deployment.model_name!r} is not an Anthropic-compatible deployment (use /v1/chat/completions for it)"
+    )
+
+
+def _needs_openai(deployment: Deployment) -> str | None:
+    if deployment.provider != "anthropic":
+        return None
+    return (
+        f"model {deployment.model_name!r} is an Anthropic deployment, which has no Responses API "
+        "(use /v1/messages for it)"
+    )
+
+
+def _anthropic_headers(request: Request, deployment: Deployment) -> dict[str, str]:
+    headers = {"anthropic-version": ANTHROPIC_VERSION}
+    for name in _FORWARDED_ANTHROPIC_HEADERS:
+        value = request.headers.get(name)
+        if value:
+            headers[name] = value
+    if deployment.api_key:
+        headers["x-api-key"] = deployment.api_key
+    return headers
+
+
+CHAT_COMPLETIONS: Dialect[StreamTracker] = Dialect(
+    route="chat.completions",
+    path="/chat/completions",
+    parse=parse_llm_request,
+    reply_usage=usage_from_response,
+    output_bytes=chat_output_bytes,
+    tracker=lambda parsed: StreamTracker(strip_usage_chunk=not parsed.client_wants_usage),
+    ending=lambda tracker: (DONE_EVENT, RequestStatus.SUCCESS),
+    error_event=_openai_error_event,
+    inject_usage=True,
+)
+EMBEDDINGS = dataclasses.replace(CHAT_COMPLETIONS, route="embeddings", path="/embeddings", inject_usage=False)
+ANTHROPIC_MESSAGES: Dialect[AnthropicStreamTracker] = Dialect(
+    route="messages",
+    path="/messages",
+    parse=parse_messages_request,
+    reply_usage=anthropic_reply_usage,
+    output_bytes=anthropic_output_bytes,
+    tracker=lambda parsed: AnthropicStreamTracker(),
+    ending=_closing,
+    error_event=_anthropic_error_event,
+    unsupported=_needs_anthropic,
+    protocol_headers=_anthropic_headers,
+)
+RESPONSES: Dialect[ResponsesStreamTracker] = Dialect(
+    route="responses",
+    path="/responses",
+    parse=parse_responses_request,
+    reply_usage=responses_reply_usage,
+    output_bytes=responses_output_bytes,
+    tracker=lambda parsed: ResponsesStreamTracker(),
+    ending=_closing,
+    error_event=_responses_error_event,
+    unsupported=_needs_openai,
+)
 
 
 class LlmEndpoints:
@@ -55,18 +170,22 @@ class LlmEndpoints:
         self._background: set[asyncio.Task[Any]] = set()
 
     async def _admit(
-        self, request: Request, parsed: ParsedRequest, route: str
+        self, request: Request, parsed: ParsedRequest, dialect: Dialect[Any]
     ) -> tuple[Container, Ticket, dict[str, str]]:
         container = _container(request)
         principal = await container.authenticator.principal(request)
         deployment = container.router.pick(parsed.model)
         if deployment is None:
             raise ApiError(404, f"model {parsed.model!r} is not configured on this gateway", "not_found_error", "model")
+        if dialect.unsupported is not None:
+            reason = dialect.unsupported(deployment)
+            if reason is not None:
+                raise ApiError(400, reason, "invalid_request_error", "model")
         if not principal.key.allows_model(parsed.model):
             raise ApiError(403, f"this key may not use model {parsed.model!r}", "permission_error", "model")
         call = LlmCall(
             request_id=uuid.uuid4().hex,
-            route=route,
+            route=dialect.route,
             model=parsed.model,
             deployment=deployment,
             input_tokens_bound=len(parsed.body),
@@ -76,8 +195,8 @@ class LlmEndpoints:
             client_tags=parsed.client_tags,
         )
         outcome = await container.charger.admit(principal.key, call)
-        if isinstance(outcome, Refusal):
-            raise _RefusedError(refusal_response(outcome))
+        if isinstance(outcome, Refusal | RateLimited):
+            raise _RefusedError(refused_response(outcome))
         if isinstance(outcome, EntityBlocked):
             raise ApiError(403, outcome.reason, "permission_error")
         headers = {"x-ledgergate-request-id": call.request_id}
@@ -101,18 +220,21 @@ class LlmEndpoints:
     def _settlement(self, charger: RequestCharger, ticket: Ticket) -> _Settlement:
         return _Settlement(lambda usage, status: self._background_task(charger.settle(ticket, usage, status)))
 
-    async def json_call(self, request: Request, route: str, path: str) -> Response:
+    async def json_call(self, request: Request, dialect: Dialect[Any]) -> Response:
         try:
-            parsed = await parse_llm_request(request)
-            container, ticket, headers = await self._admit(request, parsed, route)
+            return await self._forward_json(request, dialect, await dialect.parse(request))
         except _RefusedError as refused:
             return refused.response
+
+    async def _forward_json(self, request: Request, dialect: Dialect[Any], parsed: ParsedRequest) -> Response:
+        container, ticket, headers = await self._admit(request, parsed, dialect)
         deployment = ticket.call.deployment
         body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, inject_usage=False)
+        protocol = dialect.protocol_headers(request, deployment) if dialect.protocol_headers is not None else None
         settlement = self._settlement(container.charger, ticket)
         try:
             try:
-                reply = await container.upstream.send(deployment, path, body)
+                reply = await container.upstream.send(deployment, dialect.path, body, protocol)
             except UpstreamError as exc:
                 await settlement.run(None, RequestStatus.ERROR)
                 return _json(orjson.dumps(exc.to_openai_error()), exc.status_code, headers)
@@ -123,35 +245,36 @@ class LlmEndpoints:
                 obj = orjson.loads(reply.body)
             except orjson.JSONDecodeError:
                 obj = {}
-            usage = usage_from_response(obj) if isinstance(obj, dict) else None
+            usage = dialect.reply_usage(obj) if isinstance(obj, dict) else None
             if usage is None:
-                usage = Usage(prompt_tokens=ticket.call.input_tokens_bound, completion_tokens=_output_bytes(obj))
+                usage = Usage(prompt_tokens=ticket.call.input_tokens_bound, completion_tokens=dialect.output_bytes(obj))
             record = await settlement.run(usage, RequestStatus.SUCCESS)
             headers["x-ledgergate-cost-nanos"] = str(record.cost_nanos)
             return Response(reply.body, 200, headers=headers, media_type=reply.content_type or "application/json")
         finally:
             settlement.start(None, RequestStatus.CANCELLED)  # no-op when already settled
 
-    async def stream_call(self, request: Request, route: str, path: str) -> Response:
+    async def stream_call(self, request: Request, dialect: Dialect[_Tracker]) -> Response:
         try:
-            parsed = await parse_llm_request(request)
+            parsed = await dialect.parse(request)
             if not parsed.stream:
-                return await self.json_call(request, route, path)
-            container, ticket, headers = await self._admit(request, parsed, route)
+                return await self._forward_json(request, dialect, parsed)
+            container, ticket, headers = await self._admit(request, parsed, dialect)
         except _RefusedError as refused:
             return refused.response
         deployment = ticket.call.deployment
-        body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, inject_usage=True)
+        body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, dialect.inject_usage)
+        protocol = dialect.protocol_headers(request, deployment) if dialect.protocol_headers is not None else None
         settlement = self._settlement(container.charger, ticket)
         try:
-            upstream = await container.upstream.stream(deployment, path, body)
+            upstream = await container.upstream.stream(deployment, dialect.path, body, protocol)
         except UpstreamError as exc:
             await settlement.run(None, RequestStatus.ERROR)
             return _json(orjson.dumps(exc.to_openai_error()), exc.status_code, headers)
         except BaseException:
             settlement.start(None, RequestStatus.CANCELLED)
             raise
-        tracker = StreamTracker(strip_usage_chunk=not parsed.client_wants_usage)
+        tracker = dialect.tracker(parsed)
 
         async def events() -> AsyncIterator[bytes]:
             try:
@@ -163,14 +286,16 @@ class LlmEndpoints:
                 except UpstreamError as exc:
                     # The status line is gone already: the failure travels as an SSE error event.
                     await settlement.run(_stream_usage(ticket, tracker), RequestStatus.ERROR)
-                    yield b"data: " + orjson.dumps(exc.to_openai_error()) + b"\n\n"
+                    yield dialect.error_event(exc)
                     return
                 tail = tracker.finish()
                 if tail:
                     yield tail
+                closing, status = dialect.ending(tracker)
                 # The charge is durable before the client sees the end of the stream.
-                await settlement.run(_stream_usage(ticket, tracker), RequestStatus.SUCCESS)
-                yield DONE_EVENT
+                await settlement.run(_stream_usage(ticket, tracker), status)
+                if closing:
+                    yield closing
             finally:
                 # Nothing here may await before both are scheduled: a cancelled generator stops at its first await.
                 settlement.start(_stream_usage(ticket, tracker), RequestStatus.CANCELLED)
@@ -231,14 +356,22 @@ def llm_routes() -> list[Route]:
     endpoints = LlmEndpoints()
 
     async def chat(request: Request) -> Response:
-        return await endpoints.stream_call(request, "chat.completions", "/chat/completions")
+        return await endpoints.stream_call(request, CHAT_COMPLETIONS)
 
     async def embeddings(request: Request) -> Response:
-        return await endpoints.json_call(request, "embeddings", "/embeddings")
+        return await endpoints.json_call(request, EMBEDDINGS)
+
+    async def messages(request: Request) -> Response:
+        return await endpoints.stream_call(request, ANTHROPIC_MESSAGES)
+
+    async def responses(request: Request) -> Response:
+        return await endpoints.stream_call(request, RESPONSES)
 
     return [
         *_route("/chat/completions", chat, ["POST"]),
         *_route("/embeddings", embeddings, ["POST"]),
+        *_route("/messages", messages, ["POST"]),
+        *_route("/responses", responses, ["POST"]),
         *_route("/models", endpoints.models, ["GET"]),
     ]
 

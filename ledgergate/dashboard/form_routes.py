@@ -176,7 +176,12 @@ async def reset(request: Request, viewer: CurrentViewer, slug: str, entity_id: s
         return redirect(
             request, back, level="error", message="Reset not done: give a reason (it is kept in the history)."
         )
-    fields = {"reset_to": _amount(form.get("reset_to")), "budget_duration": window, "reason": reason}
+    fields = {
+        "reset_to": _amount(form.get("reset_to")),
+        "budget_duration": window,
+        "model": form.get("model").strip() or None,
+        "reason": reason,
+    }
     try:
         result = await submit.reset(kind.type, entity.id, request, viewer, fields)
     except submit.Refused as exc:

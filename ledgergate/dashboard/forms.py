@@ -79,7 +79,9 @@ def row_of_window(window: Window) -> WindowRow:
 
 
 def rows_of_entity(entity: Entity) -> list[WindowRow]:
-    return [row_of_window(window) for window in entity.windows]
+    # Model windows (model_max_budget) are not edited here: saving the rows must not turn them into
+    # limits over every model.
+    return [row_of_window(window) for window in entity.windows if window.model is None]
 
 
 def rows_of_form(form: Form) -> list[WindowRow]:

@@ -23,6 +23,7 @@ class WindowBar:
     label: str  # "1h", "1mo", "lifetime"
     key: str  # canonical: equal for windows over the same periods
     reset_duration: str | None  # what /reset_spend takes as budget_duration (None: the primary window)
+    reset_model: str | None  # what /reset_spend takes as model (a model_max_budget window)
     max_nanos: int | None  # None: no limit (an entity without budgets shows its lifetime spend)
     spent_nanos: int
     held_nanos: int
@@ -83,9 +84,10 @@ async def window_bars(container: Container, entity: Entity) -> list[WindowBar]:
         window_limited = window.max_budget_nanos is not None
         bars.append(
             WindowBar(
-                label=window.label,
+                label=window.title,
                 key=window.key,
                 reset_duration=None if is_primary and window.duration is None else window.label,
+                reset_model=window.model,
                 max_nanos=window.max_budget_nanos,
                 spent_nanos=state.spent_nanos,
                 held_nanos=state.held_nanos,

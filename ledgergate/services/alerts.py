@@ -30,7 +30,7 @@ from ledgergate.domain.entities import Entity
 from ledgergate.domain.errors import InvalidInput
 from ledgergate.domain.money import nanos_to_usd
 from ledgergate.domain.ports import Clock, CounterLoader, Counters
-from ledgergate.domain.windows import LIFETIME, Window, epoch_us
+from ledgergate.domain.windows import LIFETIME, Window, epoch_us, split_window_key
 from ledgergate.services.directory import Directory
 from ledgergate.services.request_charging import Ticket
 from ledgergate.services.views import iso_time, usd
@@ -94,13 +94,15 @@ class AlertSender(Protocol):
 
 def alert_payload(alert: Alert) -> dict[str, Any]:
     """The webhook's JSON document (also the shape ``GET /alerts`` lists, plus delivery fields there)."""
-    lifetime = alert.window == LIFETIME
+    period_key, model = split_window_key(alert.window)
+    lifetime = period_key == LIFETIME
     return {
         "event": alert.event.value,
         "entity": alert.entity_type,
         "entity_id": alert.entity_id,
         "entity_name": alert.entity_name,
         "window": alert.budget_duration,
+        "model": model,
         "threshold": alert.fraction,
         "spend": nanos_to_usd(alert.spend_nanos),
         "max_budget": nanos_to_usd(alert.max_budget_nanos),
@@ -114,7 +116,7 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
 
 def _label(window: Window | None, window_key: str) -> str | None:
     """The window as the admin wrote it (``daily``); its canonical key if it was removed since the admission."""
-    if window_key == LIFETIME:
+    if split_window_key(window_key)[0] == LIFETIME:
         return None
     return window.label if window is not None else window_key
 

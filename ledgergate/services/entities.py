@@ -267,6 +267,8 @@ class EntityService:
         for name in _BUDGET_FIELD_NAMES:
             if name != kind.id_field:  # a budget object's own id is its budget_id
                 view[name] = generic[name]
+        if kind is TEAM:  # besides keys, the one entity that takes model_max_budget
+            view["model_max_budget"] = generic["model_max_budget"]
         view["created_at"] = generic["created_at"]
         view["updated_at"] = generic["updated_at"]
         return view

@@ -18,6 +18,7 @@ from ledgergate.domain.entities import Entity
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.ports import Clock, Counters, CounterStoreUnavailable, Ledger
 from ledgergate.domain.pricing import Usage, cost_nanos, max_cost_nanos, output_tokens_affordable
+from ledgergate.domain.rate_limits import RateLimited, RateLimits, RateLine, rate_lines, retry_after_s, with_tokens_used
 from ledgergate.domain.windows import PeriodClock, Window, epoch_us
 from ledgergate.services.directory import Directory
 
@@ -49,6 +50,7 @@ class Ticket:
     hold_nanos: int
     max_tokens_to_send: int | None  # set when the upstream must be capped (strict mode)
     charged_at_us: int
+    rate_lines: tuple[CounterLine, ...] = ()  # rate limits' counters, held and settled with ``lines``
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +124,16 @@ class RequestCharger:
             return Entity(EntityType.GLOBAL, target.id, budget_limits=self._global_windows, alias="proxy")
         return await self._directory.get(target.type, target.id)
 
-    async def admit(self, key: Entity, call: LlmCall) -> Ticket | Refusal | EntityBlocked:
-        """Place a hold for the request's maximum cost on every window of every target, or refuse."""
+    async def admit(self, key: Entity, call: LlmCall) -> Ticket | Refusal | RateLimited | EntityBlocked:
+        """Place a hold for the request's maximum cost on every window of every target, and one on each of their
+        rate limits, in one atomic step; or refuse."""
         now_s = self._clock.now_s()
         parties = await self.parties_of(key, call)
         targets = charge_targets(parties)
         lines: list[CounterLine] = []
         owners: list[tuple[Entity, Window]] = []
+        rates: list[tuple[Entity, RateLine]] = []  # after every budget line: a budget refusal is reported first
+        tokens_bound = _tokens_bound(call)
         for target in targets:
             entity = await self._target_entity(key, target)
             if entity is None:
@@ -136,22 +141,38 @@ class RequestCharger:
             if entity.blocked and target.type in (EntityType.TEAM, EntityType.CUSTOMER, EntityType.USER):
                 return EntityBlocked(target, f"{target.type.value} {entity.display_name()!r} is blocked")
             for window in await self._directory.effective_windows(entity):
+                if window.model is not None and window.model != call.model:
+                    continue  # a model window neither limits nor is charged by requests for other models
                 start_s, end_s = self._periods.bounds(window, now_s)
                 lines.append(CounterLine(_counter_key(target, window, start_s), window.max_budget_nanos, end_s))
                 owners.append((entity, window))
+            limits = await self.rate_limits(entity)
+            rates += [(entity, rate) for rate in rate_lines(target, limits, self._periods, now_s, tokens_bound)]
         deployment = call.deployment
         output_cap = call.requested_max_tokens or deployment.max_output_tokens
         max_cost = max_cost_nanos(call.input_tokens_bound, output_cap, call.n, deployment.prices)
         min_cost = max_cost_nanos(call.input_tokens_bound, 1, call.n, deployment.prices)
         decision = await self._counters.try_hold(
             call.request_id,
-            lines,
+            [*lines, *(rate.line for _, rate in rates)],
             max_cost,
             min_cost,
             self._mode,
             now_s + self._hold_ttl_s,
             self._ledger.window_sums,
         )
+        if not isinstance(decision, Admitted) and decision.line_index >= len(lines):
+            entity, rate = rates[decision.line_index - len(lines)]
+            return RateLimited(
+                entity.ref,
+                entity.display_name(),
+                rate.field,
+                rate.limit,
+                decision.state,
+                rate.line.key.period_start_s,
+                rate.line.period_end_s if rate.resets else None,
+                retry_after_s(rate, now_s),
+            )
         if not isinstance(decision, Admitted):
             entity, window = owners[decision.line_index]
             line = lines[decision.line_index]
@@ -174,6 +195,7 @@ class RequestCharger:
             hold_nanos=decision.hold_nanos,
             max_tokens_to_send=max_tokens_to_send,
             charged_at_us=epoch_us(now_s),
+            rate_lines=tuple(rate.line for _, rate in rates),
         )
 
     async def settle(self, ticket: Ticket, usage: Usage | None, status: RequestStatus) -> SpendRecord:
@@ -210,7 +232,8 @@ class RequestCharger:
             if not inserted:  # settled before (another process, or a retry): the counters have it already
                 await self._counters.release(ticket.call.request_id)
                 return record
-            await self._counters.settle(ticket.call.request_id, ticket.lines, cost)
+            rate_lines_used = tuple(with_tokens_used(line, usage.total_tokens) for line in ticket.rate_lines)
+            await self._counters.settle(ticket.call.request_id, ticket.lines + rate_lines_used, cost)
         except CounterStoreUnavailable:
             # The charge is in the ledger and the client was served: answer normally. The hold expires and the
             # counter store recounts the window from the ledger (docs/deployment.md).
@@ -244,9 +267,31 @@ class RequestCharger:
         states = [next(counted) if line.limit_nanos is not None else LineState(next(summed), 0) for line in lines]
         return [(state, line.period_end_s) for state, line in zip(states, lines, strict=True)]
 
+    async def rate_limits(self, entity: Entity) -> RateLimits:
+        """The entity's rate limits: its own, and its shared budget object's where it sets none of its own."""
+        own = RateLimits.of(entity.extra)
+        budget = await self._directory.get(EntityType.BUDGET, entity.budget_id) if entity.budget_id else None
+        return own.over(RateLimits.of(budget.extra)) if budget is not None else own
+
+    async def rate_states(self, entity: Entity) -> list[tuple[RateLine, LineState]]:
+        """Each rate limit of the entity with its current (spent, held), for views."""
+        rates = rate_lines(entity.ref, await self.rate_limits(entity), self._periods, self._clock.now_s(), 0)
+        lines = [rate.line for rate in rates]
+        try:
+            states = await self._counters.read(lines, self._ledger.window_sums) if lines else []
+        except CounterStoreUnavailable:
+            sums = await self._ledger.window_sums([line.key for line in lines], [line.period_end_s for line in lines])
+            states = [LineState(spent, 0) for spent in sums]
+        return list(zip(rates, states, strict=True))
+
     def counter_line(self, entity: EntityRef, window: Window) -> CounterLine:
         start_s, end_s = self._periods.bounds(window, self._clock.now_s())
         return CounterLine(_counter_key(entity, window, start_s), window.max_budget_nanos, end_s)
+
+
+def _tokens_bound(call: LlmCall) -> int:
+    """At most how many tokens the request uses: its prompt bound and ``n`` completions of the output cap."""
+    return call.input_tokens_bound + (call.requested_max_tokens or call.deployment.max_output_tokens) * call.n
 
 
 def _counter_key(target: EntityRef, window: Window, start_s: int) -> CounterKey:

@@ -46,22 +46,30 @@ class SpendResets:
         budget_duration: object,
         actor: str,
         reason: str = "",
+        model: object = None,
     ) -> dict[str, Any]:
-        """Set one window's current-period spend to ``reset_to`` (the primary window unless one is named)."""
+        """Set one window's current-period spend to ``reset_to`` (the primary window unless one is named).
+
+        ``model`` names a model window (``model_max_budget``); without ``budget_duration``, the model's first.
+        """
         reset_to_nanos = parse_reset_to(reset_to)
         if budget_duration is not None and not isinstance(budget_duration, str):
             raise InvalidInput("budget_duration", "must be a duration string such as '1h'")
+        if model is not None and not isinstance(model, str):
+            raise InvalidInput("model", "must be the model name of one of the model_max_budget windows")
+        model_name = model if isinstance(model, str) else None
         windows = await self._directory.effective_windows(entity)
         try:
-            window = find_window(windows, budget_duration) if windows else None
+            window = find_window(windows, budget_duration, model_name) if windows else None
         except DurationError as exc:
             raise InvalidInput("budget_duration", str(exc)) from exc
         if window is None:
-            if budget_duration is not None:
-                labels = [w.label for w in windows] or ["none"]
+            if budget_duration is not None or model_name is not None:
+                named = " ".join(part for part in (budget_duration, model_name and f"model {model_name!r}") if part)
+                titles = [w.title for w in windows] or ["none"]
                 raise NotFound(
-                    f"no {budget_duration!r} window on this {entity.type.value}; its windows: {labels}",
-                    param="budget_duration",
+                    f"no {named} window on this {entity.type.value}; its windows: {titles}",
+                    param="model" if model_name is not None and budget_duration is None else "budget_duration",
                 )
             window = UNLIMITED_LIFETIME
         line = self._charger.counter_line(entity.ref, window)
@@ -70,7 +78,7 @@ class SpendResets:
         if reset_to_nanos > previous:
             raise InvalidInput(
                 "reset_to",
-                f"must be <= the current spend of the {window.label} window ({format_usd(previous)})",
+                f"must be <= the current spend of the {window.title} window ({format_usd(previous)})",
             )
         if window.max_budget_nanos is not None and reset_to_nanos > window.max_budget_nanos:
             raise InvalidInput(
@@ -103,6 +111,7 @@ class SpendResets:
             "entity_type": entity.type.value,
             "entity_id": entity.id,
             "budget_duration": window.label if window.duration else None,
+            "model": window.model,
             "previous_spend": nanos_to_usd(previous),
             "spend": nanos_to_usd(new_spend),
             "max_budget": nanos_to_usd(window.max_budget_nanos) if window.max_budget_nanos is not None else None,

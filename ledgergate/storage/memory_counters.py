@@ -15,6 +15,8 @@ from ledgergate.domain.admission import (
     Decision,
     LineState,
     decide,
+    hold_amount,
+    settle_amount,
 )
 from ledgergate.domain.ports import Clock, CounterLoader
 
@@ -24,7 +26,8 @@ _SETTLED_MEMORY = 100_000  # how many settled hold ids are remembered to make se
 @dataclass(slots=True)
 class _Hold:
     keys: tuple[CounterKey, ...]
-    amount_nanos: int
+    amounts: tuple[int, ...]  # held on each key (cost lines: the decided hold; rate lines: their own amount)
+    hold_nanos: int  # the decided cost hold: what a retried try_hold answers
     expires_at_s: float
 
 
@@ -69,6 +72,12 @@ class MemoryCounters:
         for wait in waits:
             await wait
 
+    async def _loaded(self, lines: Sequence[CounterLine], loader: CounterLoader) -> None:
+        """Return with every line's counter present. The sweep of another caller may forget a counter of a period
+        that ended while this one awaited its load (1-minute rate periods end often): then load it again."""
+        while any(line.key not in self._spent for line in lines):
+            await self._ensure_loaded(lines, loader)
+
     def _expire_holds(self, now_s: float) -> None:
         heap = self._expiry_heap
         while heap and heap[0][0] <= now_s:
@@ -89,8 +98,8 @@ class MemoryCounters:
 
     def _drop_hold(self, hold_id: str, hold: _Hold) -> None:
         del self._holds[hold_id]
-        for key in hold.keys:
-            remaining = self._held.get(key, 0) - hold.amount_nanos
+        for key, amount in zip(hold.keys, hold.amounts, strict=True):
+            remaining = self._held.get(key, 0) - amount
             if remaining:
                 self._held[key] = remaining
             else:
@@ -106,21 +115,23 @@ class MemoryCounters:
         expires_at_s: float,
         loader: CounterLoader,
     ) -> Decision:
-        await self._ensure_loaded(lines, loader)
-        # From here to the end nothing awaits: check and hold are one atomic step on this event loop.
         self._expire_holds(self._clock.now_s())
+        await self._loaded(lines, loader)
+        # From here to the end nothing awaits: check and hold are one atomic step on this event loop.
         existing = self._holds.get(hold_id)
         if existing is not None:  # a retried hold is the same hold
-            return Admitted(existing.amount_nanos)
+            return Admitted(existing.hold_nanos)
         spent, held = self._spent, self._held
         states = [LineState(spent[line.key], held.get(line.key, 0)) for line in lines]
-        decision = decide(states, [line.limit_nanos for line in lines], max_cost_nanos, min_cost_nanos, mode)
+        limits = [line.limit_nanos for line in lines]
+        units = [line.unit for line in lines]
+        decision = decide(states, limits, max_cost_nanos, min_cost_nanos, mode, units)
         if isinstance(decision, Admitted):
             keys = tuple(line.key for line in lines)
-            amount = decision.hold_nanos
-            for key in keys:
+            amounts = tuple(hold_amount(line, decision) for line in lines)
+            for key, amount in zip(keys, amounts, strict=True):
                 held[key] = held.get(key, 0) + amount
-            self._holds[hold_id] = _Hold(keys, amount, expires_at_s)
+            self._holds[hold_id] = _Hold(keys, amounts, decision.hold_nanos, expires_at_s)
             heapq.heappush(self._expiry_heap, (expires_at_s, hold_id))
         return decision
 
@@ -133,7 +144,7 @@ class MemoryCounters:
         for line in lines:
             # A counter that was forgotten (its period ended) needs no update: the ledger has the record.
             if line.key in self._spent:
-                self._spent[line.key] += cost_nanos
+                self._spent[line.key] += settle_amount(line, cost_nanos)
         self._settled[hold_id] = None
         if len(self._settled) > _SETTLED_MEMORY:
             del self._settled[next(iter(self._settled))]
@@ -144,12 +155,14 @@ class MemoryCounters:
             self._drop_hold(hold_id, hold)
 
     async def adjust(self, line: CounterLine, delta_nanos: int, loader: CounterLoader) -> LineState:
-        await self._ensure_loaded([line], loader)
+        await self._loaded([line], loader)
         self._spent[line.key] += delta_nanos
         return LineState(self._spent[line.key], self._held.get(line.key, 0))
 
     async def read(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[LineState]:
-        await self._ensure_loaded(lines, loader)
+        # Expired holds are dropped first, as Redis does.
+        self._expire_holds(self._clock.now_s())
+        await self._loaded(lines, loader)
         return [LineState(self._spent[line.key], self._held.get(line.key, 0)) for line in lines]
 
     async def held_count(self) -> int:

@@ -44,9 +44,11 @@ from ledgergate.domain.admission import (
     BudgetMode,
     CounterKey,
     CounterLine,
+    CounterUnit,
     Decision,
     LineState,
     Refused,
+    settle_amount,
 )
 from ledgergate.domain.ports import Clock, CounterLoader, CounterStoreUnavailable
 from ledgergate.domain.windows import LIFETIME
@@ -140,8 +142,9 @@ class RedisCounters:
         return f"{self._prefix}s:{hold_id}"
 
     def _ttl_s(self, line: CounterLine, now_s: float) -> int:
-        """Seconds a counter lives, relative to the injected clock (0: forever, for lifetime windows)."""
-        if line.key.window == LIFETIME:
+        """Seconds a counter lives, relative to the injected clock (0: forever, for lifetime windows and the
+        period-less counters of requests in flight)."""
+        if line.key.window == LIFETIME or line.unit is CounterUnit.PARALLEL:
             return 0
         return max(60, math.ceil(line.period_end_s - now_s) + self._grace_s)
 
@@ -200,7 +203,10 @@ class RedisCounters:
         loader: CounterLoader,
     ) -> Decision:
         keys = [self._zset, self._hold_name(hold_id), *(self.counter_name(line.key) for line in lines)]
-        limits = ["" if line.limit_nanos is None else str(line.limit_nanos) for line in lines]
+        per_line: list[str] = []
+        for line in lines:
+            per_line.append("" if line.limit_nanos is None else str(line.limit_nanos))
+            per_line.append("" if line.unit is CounterUnit.COST_NANOS else str(line.amount))
         resynced = False
         for _ in range(_ATTEMPTS):
             now_s = self._clock.now_s()
@@ -218,7 +224,7 @@ class RedisCounters:
                     hold_ttl_s,
                     # A stale counter is recomputed once; it must never keep a request from being decided.
                     "0" if resynced else "1",
-                    *limits,
+                    *per_line,
                 ],
             )
             outcome = int(reply[0])
@@ -246,8 +252,10 @@ class RedisCounters:
         now_s = self._clock.now_s()
         keys = [self._zset, self._hold_name(hold_id), self._settled_name(hold_id)]
         keys += [self.counter_name(line.key) for line in lines]
-        marker_ttls = [self._ttl_s(line, now_s) for line in lines]
-        await self._settle(keys=keys, args=[hold_id, str(cost_nanos), self._settled_retention_s, *marker_ttls])
+        args: list[str | int] = [hold_id, self._settled_retention_s]
+        for line in lines:
+            args += [str(settle_amount(line, cost_nanos)), self._ttl_s(line, now_s)]
+        await self._settle(keys=keys, args=args)
 
     @_fail_closed
     async def release(self, hold_id: str) -> None:

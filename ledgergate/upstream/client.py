@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # public, not in typeshed
@@ -169,10 +169,13 @@ class UpstreamClient:
         return self._proxies[api_base]
 
     @staticmethod
-    def _headers(deployment: Deployment) -> CIMultiDict[str]:
+    def _headers(deployment: Deployment, protocol_headers: Mapping[str, str] | None) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
         headers["content-type"] = "application/json"
-        if deployment.api_key:
+        if protocol_headers is not None:
+            # A route speaking another provider's protocol (Anthropic's x-api-key) brings its own auth.
+            headers.update(protocol_headers)
+        elif deployment.api_key:
             headers["authorization"] = f"Bearer {deployment.api_key}"
         # Last, and replacing case-insensitively, so a deployment can swap the auth scheme (e.g. Azure's
         # ``api-key``) or override ``Authorization`` without sending two of them.
@@ -180,21 +183,29 @@ class UpstreamClient:
             headers[name] = value
         return headers
 
-    async def _post(self, deployment: Deployment, path: str, body: bytes) -> aiohttp.ClientResponse:
+    async def _post(
+        self, deployment: Deployment, path: str, body: bytes, protocol_headers: Mapping[str, str] | None
+    ) -> aiohttp.ClientResponse:
         session = self._session or self._open_session()
         return await session.post(
             deployment.api_base + path,
             data=body,
-            headers=self._headers(deployment),
+            headers=self._headers(deployment, protocol_headers),
             timeout=self._timeout(deployment),
             allow_redirects=False,
             proxy=self._proxy(deployment.api_base),
         )
 
-    async def send(self, deployment: Deployment, path: str, body: bytes) -> UpstreamReply:
-        """POST ``body`` to ``deployment.api_base + path`` and read the whole reply, whatever its status."""
+    async def send(
+        self, deployment: Deployment, path: str, body: bytes, protocol_headers: Mapping[str, str] | None = None
+    ) -> UpstreamReply:
+        """POST ``body`` to ``deployment.api_base + path`` and read the whole reply, whatever its status.
+
+        ``protocol_headers`` replace the default ``Authorization: Bearer <api_key>``; the deployment's
+        ``extra_headers`` still go last.
+        """
         try:
-            response = await self._post(deployment, path, body)
+            response = await self._post(deployment, path, body, protocol_headers)
             async with response:
                 reply_body = await response.read()
         except _TRANSPORT_FAILURES as exc:
@@ -205,10 +216,12 @@ class UpstreamClient:
             content_type=response.headers.get("content-type", ""),
         )
 
-    async def stream(self, deployment: Deployment, path: str, body: bytes) -> UpstreamStream:
+    async def stream(
+        self, deployment: Deployment, path: str, body: bytes, protocol_headers: Mapping[str, str] | None = None
+    ) -> UpstreamStream:
         """Open a streaming POST; a non-2xx reply is read whole and raised as ``UpstreamHTTPError``."""
         try:
-            response = await self._post(deployment, path, body)
+            response = await self._post(deployment, path, body, protocol_headers)
         except _TRANSPORT_FAILURES as exc:
             raise _translate(exc, deployment) from exc
         if 200 <= response.status < 300:

@@ -1,9 +1,10 @@
-"""A fake OpenAI- and Anthropic-compatible model server with deterministic replies and token counts.
+"""A fake OpenAI- (chat completions, embeddings, responses) and Anthropic-compatible (messages) model server.
 
-Used by ``serve --demo`` and as the tests' real upstream. Prompt tokens are the whitespace-separated words
-of every message plus 3 per message; completion tokens default to ``min(max_tokens or 16, 16)`` per choice.
-Request headers steer it: ``x-mock-latency-ms``, ``x-mock-status``, ``x-mock-completion-tokens``,
-``x-mock-chunk-delay-ms``, ``x-mock-no-usage: 1`` and ``x-mock-cached-tokens``.
+Replies and token counts are deterministic, streamed where the real API streams. Used by ``serve --demo`` and
+as the tests' real upstream. Prompt tokens are the whitespace-separated words of every message plus 3 per
+message; completion tokens default to ``min(max_tokens or 16, 16)`` per choice. Request headers steer it:
+``x-mock-latency-ms``, ``x-mock-status``, ``x-mock-completion-tokens``, ``x-mock-chunk-delay-ms``,
+``x-mock-no-usage: 1`` and ``x-mock-cached-tokens``.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def reply_pieces(tokens: int) -> list[str]:
 
 
 def _requested_max_tokens(body: dict[str, Any]) -> int | None:
-    for key in ("max_tokens", "max_completion_tokens"):
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
         value = body.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
@@ -232,7 +233,7 @@ class _MockProvider:
             "stop_reason": "end_turn",
             "stop_sequence": None,
         }
-        usage = None if controls.no_usage else {"input_tokens": prompt, "output_tokens": tokens}
+        usage = None if controls.no_usage else _anthropic_usage(prompt, tokens, controls.cached_tokens)
         if body.get("stream") is True:
             return StreamingResponse(
                 _anthropic_events(message, reply_pieces(tokens), usage, controls.chunk_delay_ms),
@@ -241,6 +242,40 @@ class _MockProvider:
         if usage is not None:
             message["usage"] = usage
         return _json(message)
+
+    async def responses(self, request: Request) -> Response:
+        """The OpenAI Responses API: ``input`` is a string or a list of message items."""
+        begun = await self._begin(request, anthropic=False)
+        if isinstance(begun, Response):
+            return begun
+        body, controls = begun
+        raw_input = body.get("input")
+        if isinstance(raw_input, str):
+            prompt = len(raw_input.split()) + TOKENS_PER_MESSAGE
+        elif isinstance(raw_input, list) and raw_input:
+            prompt = prompt_tokens_for(raw_input)
+        else:
+            return _error(400, "input must be a string or a non-empty list")
+        prompt += _words_in(body.get("instructions"))
+        tokens = self._completion_tokens(body, controls)
+        max_tokens = _requested_max_tokens(body)
+        incomplete = max_tokens is not None and tokens >= max_tokens
+        text = {"type": "output_text", "text": "".join(reply_pieces(tokens)), "annotations": []}
+        item = {"type": "message", "id": self._next_id("msg"), "status": "completed", "role": "assistant"}
+        response: dict[str, Any] = {
+            "id": self._next_id("resp"),
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "incomplete" if incomplete else "completed",
+            "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
+            "model": body.get("model", "mock-gpt"),
+            "output": [{**item, "content": [text]}],
+            "usage": None if controls.no_usage else _responses_usage(prompt, tokens, controls.cached_tokens),
+        }
+        if body.get("stream") is True:
+            events = _responses_events(response, reply_pieces(tokens), controls.chunk_delay_ms)
+            return StreamingResponse(events, media_type="text/event-stream")
+        return _json(response)
 
     async def received_requests(self, request: Request) -> Response:
         return _json(self.received)
@@ -257,6 +292,20 @@ def _chat_usage(prompt: int, completion: int, cached: int) -> dict[str, Any]:
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": min(cached, prompt)},
     }
+
+
+def _anthropic_usage(prompt: int, output: int, cached: int) -> dict[str, Any]:
+    """Anthropic counts cache reads apart from ``input_tokens``."""
+    cache_read = min(cached, prompt)
+    usage = {"input_tokens": prompt - cache_read, "output_tokens": output}
+    if cache_read:
+        usage["cache_read_input_tokens"] = cache_read
+    return usage
+
+
+def _responses_usage(prompt: int, output: int, cached: int) -> dict[str, Any]:
+    details = {"input_tokens_details": {"cached_tokens": min(cached, prompt)}}
+    return {"input_tokens": prompt, "output_tokens": output, "total_tokens": prompt + output, **details}
 
 
 def _embedding(item: Any, dimensions: int, *, as_base64: bool) -> list[float] | str:
@@ -303,7 +352,7 @@ async def _anthropic_events(
 ) -> AsyncIterator[bytes]:
     start = {**message, "content": [], "stop_reason": None}
     if usage is not None:
-        start["usage"] = {"input_tokens": usage["input_tokens"], "output_tokens": 1}
+        start["usage"] = {**usage, "output_tokens": 1}
     yield _sse({"type": "message_start", "message": start}, "message_start")
     block_start = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
     yield _sse(block_start, "content_block_start")
@@ -323,6 +372,27 @@ async def _anthropic_events(
     yield _sse({"type": "message_stop"}, "message_stop")
 
 
+async def _responses_events(response: dict[str, Any], pieces: list[str], chunk_delay_ms: int) -> AsyncIterator[bytes]:
+    sequence = itertools.count()
+
+    def event(kind: str, **fields: Any) -> bytes:
+        return _sse({"type": kind, "sequence_number": next(sequence), **fields}, kind)
+
+    yield event("response.created", response={**response, "status": "in_progress", "output": [], "usage": None})
+    item = response["output"][0]
+    yield event("response.output_item.added", output_index=0, item={**item, "status": "in_progress", "content": []})
+    at = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+    yield event("response.content_part.added", **at, part={"type": "output_text", "text": "", "annotations": []})
+    for piece in pieces:
+        if chunk_delay_ms:
+            await asyncio.sleep(chunk_delay_ms / 1000)
+        yield event("response.output_text.delta", **at, delta=piece)
+    yield event("response.output_text.done", **at, text=item["content"][0]["text"])
+    yield event("response.content_part.done", **at, part=item["content"][0])
+    yield event("response.output_item.done", output_index=0, item=item)
+    yield event(f"response.{response['status']}", response=response)
+
+
 def create_mock_provider_app() -> Starlette:
     """A fresh fake provider; ``app.state.received`` lists the last 1000 LLM requests it got."""
     provider = _MockProvider()
@@ -331,6 +401,7 @@ def create_mock_provider_app() -> Starlette:
         Route("/v1/embeddings", provider.embeddings, methods=["POST"]),
         Route("/v1/models", provider.models, methods=["GET"]),
         Route("/v1/messages", provider.anthropic_messages, methods=["POST"]),
+        Route("/v1/responses", provider.responses, methods=["POST"]),
         Route("/mock/received", provider.received_requests, methods=["GET"]),
         Route("/mock/reset", provider.reset, methods=["POST"]),
     ]

@@ -52,6 +52,7 @@ async def test_alerts_each_threshold_is_sent_once_per_period(
         "entity_id": key["token"],
         "entity_name": key["key_alias"],
         "window": None,  # a lifetime budget
+        "model": None,
         "threshold": 0.8,
         "spend": usd(82_000),
         "max_budget": usd(BUDGET_NANOS),

@@ -1,17 +1,21 @@
-"""The two ``Counters`` implementations behind one test interface, plus the test clock and ledger view."""
+"""The ``Counters`` implementations behind one test interface, plus the test clock and ledger view."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from redis.asyncio import Redis
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.domain.admission import CounterKey, CounterLine
 from ledgergate.domain.ports import Counters
 from ledgergate.storage.memory_counters import MemoryCounters
 from ledgergate.storage.redis_counters import RedisCounters
+from ledgergate.storage.sql.sql_counters import SqlCounters
+from ledgergate.storage.sql.tables import counter_holds, counters
 from tests.contract.services import delete_prefixed, redis_client
 
 T0_S = 1_767_225_600  # 2026-01-01T00:00:00Z: every test's clock starts here
@@ -97,4 +101,39 @@ class RedisBackend:
             await client.aclose()
 
 
-Backend = MemoryBackend | RedisBackend
+class SqlBackend:
+    """SQL counters (SQLite file or PostgreSQL schema): each ``instance()`` is another gateway process's counters.
+    Instances share a few engines (connection pools) round-robin, so a test never runs out of connections."""
+
+    ENGINES = 4
+
+    def __init__(self, clock: ManualClock, name: str, engine_factory: Callable[[], AsyncEngine]) -> None:
+        self.clock = clock
+        self.name = name
+        self._engine_factory = engine_factory
+        self._engines: list[AsyncEngine] = []
+        self._handed_out = 0
+
+    def instance(self) -> SqlCounters:
+        if len(self._engines) < self.ENGINES:
+            self._engines.append(self._engine_factory())
+        engine = self._engines[self._handed_out % len(self._engines)]
+        self._handed_out += 1
+        return SqlCounters(engine, self.clock)
+
+    async def lose_cache(self) -> None:
+        """Every counter and hold row gone: what the counters are rebuilt from is the ledger alone."""
+        engine = self._engine_factory()
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(delete(counters))
+                await connection.execute(delete(counter_holds))
+        finally:
+            await engine.dispose()
+
+    async def aclose(self) -> None:
+        for engine in self._engines:
+            await engine.dispose()
+
+
+Backend = MemoryBackend | RedisBackend | SqlBackend

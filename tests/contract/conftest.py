@@ -1,9 +1,10 @@
-"""Fixtures of the storage contract suites: every counters test runs on memory and on Redis, every ledger test
-on SQLite and on PostgreSQL."""
+"""Fixtures of the storage contract suites: every counters test runs on memory, Redis, SQLite and PostgreSQL, every
+ledger test on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
-from tests.contract.backends import Backend, ManualClock, MemoryBackend, RedisBackend
+from tests.contract.backends import Backend, ManualClock, MemoryBackend, RedisBackend, SqlBackend
 from tests.contract.services import (
     SqlUnderTest,
     check_redis,
@@ -27,10 +28,18 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def backend(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[Backend]:
+@pytest.fixture(params=["memory", "redis", "sqlite", "postgresql"])
+async def backend(request: pytest.FixtureRequest, clock: ManualClock, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "memory":
         yield MemoryBackend(clock)
+        return
+    if request.param in ("sqlite", "postgresql"):
+        async with _sql_database(request.param, tmp_path) as (_, factory):
+            sql_backend = SqlBackend(clock, request.param, factory)
+            try:
+                yield sql_backend
+            finally:
+                await sql_backend.aclose()
         return
     await check_redis()
     redis_backend = RedisBackend(clock, unique_prefix())
@@ -64,11 +73,12 @@ async def sqlite_ledger(tmp_path: Path) -> AsyncIterator[SqlLedger]:
         await engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlUnderTest]:
-    """A fresh database of each dialect: a SQLite file, or a new PostgreSQL schema dropped afterwards."""
+@asynccontextmanager
+async def _sql_database(dialect: str, tmp_path: Path) -> AsyncIterator[tuple[str | None, Callable[[], AsyncEngine]]]:
+    """A fresh, migrated database: a SQLite file, or a new PostgreSQL schema dropped afterwards. Yields the schema
+    (None for SQLite) and a factory of engines on it."""
     schema = None
-    if request.param == "sqlite":
+    if dialect == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
 
         def factory() -> AsyncEngine:
@@ -80,14 +90,27 @@ async def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         def factory() -> AsyncEngine:
             return pg_engine(schema)
 
-    engine = factory()
     try:
-        await upgrade_schema(engine)
-        yield SqlUnderTest(request.param, engine, factory, schema)
+        engine = factory()
+        try:
+            await upgrade_schema(engine)
+        finally:
+            await engine.dispose()
+        yield schema, factory
     finally:
-        await engine.dispose()
         if schema is not None:
             await drop_pg_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlUnderTest]:
+    """A fresh database of each dialect: a SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    async with _sql_database(request.param, tmp_path) as (schema, factory):
+        engine = factory()
+        try:
+            yield SqlUnderTest(request.param, engine, factory, schema)
+        finally:
+            await engine.dispose()
 
 
 @pytest.fixture

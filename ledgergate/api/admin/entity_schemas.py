@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import Field
 
-from ledgergate.api.admin.schemas import BudgetFieldsIn, JsonBody, Usd
+from ledgergate.api.admin.schemas import MODEL_MAX_BUDGET_DOC, BudgetFieldsIn, JsonBody, RateLimitFieldsIn, Usd
 
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 _PRINTABLE_NO_SLASH = r"^[^\x00-\x1f\x7f/]+$"
@@ -34,7 +34,7 @@ class EntityBudgetIn(BudgetFieldsIn):
 # ---- users -------------------------------------------------------------------------------------------------
 
 
-class UserFieldsIn(EntityBudgetIn):
+class UserFieldsIn(EntityBudgetIn, RateLimitFieldsIn):
     user_alias: Text | None = None
     user_email: Text | None = None
     user_role: UserRole | None = None
@@ -66,7 +66,8 @@ class MemberIn(JsonBody):
     role: MemberRole = "user"
 
 
-class TeamFieldsIn(EntityBudgetIn):
+class TeamFieldsIn(EntityBudgetIn, RateLimitFieldsIn):
+    model_max_budget: dict[str, Any] | str | None = Field(default=None, description=MODEL_MAX_BUDGET_DOC)
     team_alias: Text | None = None
     organization_id: EntityId | None = None
     models: list[str] | None = None
@@ -175,11 +176,11 @@ class TagInfoIn(JsonBody):
 # ---- shared budget objects ---------------------------------------------------------------------------------
 
 
-class BudgetNewIn(BudgetFieldsIn):
+class BudgetNewIn(BudgetFieldsIn, RateLimitFieldsIn):
     budget_id: EntityId | None = Field(default=None, description="generated when absent")
 
 
-class BudgetUpdateIn(BudgetFieldsIn):
+class BudgetUpdateIn(BudgetFieldsIn, RateLimitFieldsIn):
     budget_id: EntityId
 
 

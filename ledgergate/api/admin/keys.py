@@ -106,7 +106,7 @@ async def reset_key_spend(key: KeyPath, body: ResetSpendIn, request: Request, ca
     entity = await services.keys.get(key)
     await require_team_manager(request, caller, entity.team_id, "reset this key's spend")
     result: dict[str, Any] = await services.resets.reset(
-        entity, body.reset_to, body.budget_duration, caller.actor, body.reason or ""
+        entity, body.reset_to, body.budget_duration, caller.actor, body.reason or "", model=body.model
     )
     result["key"] = key
     return result

@@ -66,7 +66,23 @@ class BudgetFieldsIn(JsonBody):
     budget_id: Bounded | None = None
 
 
-class KeyFieldsIn(BudgetFieldsIn):
+MODEL_MAX_BUDGET_DOC = (
+    "windows scoped to one model: {model: {max_budget, budget_duration?, budget_limits?}} (or a JSON string of "
+    "it); each limits and is charged only by requests for that model, next to the other windows; null removes them"
+)
+
+
+class RateLimitFieldsIn(JsonBody):
+    """Rate limits next to the budgets (keys, users, teams, shared budget objects); null removes the entity's
+    own limit, so its shared budget object's applies."""
+
+    rpm_limit: StrictInt | None = Field(default=None, description="requests per minute (a positive integer)")
+    tpm_limit: StrictInt | None = Field(default=None, description="tokens (prompt + completion) per minute")
+    max_parallel_requests: StrictInt | None = Field(default=None, description="requests in flight at once")
+
+
+class KeyFieldsIn(BudgetFieldsIn, RateLimitFieldsIn):
+    model_max_budget: dict[str, Any] | str | None = Field(default=None, description=MODEL_MAX_BUDGET_DOC)
     key_alias: Bounded | None = None
     models: list[str] | None = None
     metadata: dict[str, Any] | None = None
@@ -97,6 +113,7 @@ class KeyRefIn(JsonBody):
 class ResetSpendIn(JsonBody):
     reset_to: Any = Field(description="USD, a number >= 0 and <= the window's current spend and max_budget")
     budget_duration: str | None = Field(default=None, description="the window to reset; default the primary")
+    model: str | None = Field(default=None, description="reset a model_max_budget window of this model")
     reason: str | None = None
 
 

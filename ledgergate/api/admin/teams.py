@@ -127,7 +127,7 @@ async def reset_team_spend(team_id: PathId, body: ResetSpendIn, request: Request
     team = await entity_admin(request).entities.get(TEAM, team_id)
     await require_team_manager(request, caller, team.id, "reset its spend")
     result = await container(request).resets.reset(
-        team, body.reset_to, body.budget_duration, caller.actor, body.reason or ""
+        team, body.reset_to, body.budget_duration, caller.actor, body.reason or "", model=body.model
     )
     result["team_id"] = team_id
     return result

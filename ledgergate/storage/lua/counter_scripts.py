@@ -6,9 +6,10 @@ Data model (every name starts with the instance's prefix ``P``, e.g. ``lg:{lg}:`
   incarnation: a fresh token each time the counter is loaded from the ledger), ``ver`` (bumped on every change),
   ``stale`` (set when a change could not be attributed exactly; see ``RESYNC``). A hash without ``spent`` is a
   marker left by a settle on an absent counter, not a counter.
-- ``P h:<hold_id>``: a hold, hash ``amt``, ``st`` (``held`` or ``expired``), ``keys`` and ``toks`` (JSON lists:
-  the counters it was placed on and their incarnation at that time). Kept past its expiry so that a late settle
-  still knows which incarnation it was placed on.
+- ``P h:<hold_id>``: a hold, hash ``amt`` (the decided cost hold), ``st`` (``held`` or ``expired``), ``keys``,
+  ``toks`` and ``amts`` (JSON lists: the counters it was placed on, their incarnation at that time, and what it
+  holds on each: ``amt`` on cost counters, its own amount on rate-limit counters; a hold without ``amts`` holds
+  ``amt`` on each). Kept past its expiry so that a late settle still knows which incarnation it was placed on.
 - ``P holds``: sorted set of live hold ids by expiry instant (the injected clock's seconds, passed in ARGV).
 - ``P s:<hold_id>``: settled marker, with a TTL: makes settle repeat-safe.
 
@@ -67,13 +68,14 @@ local ZERO = {0, 0}
 -- Take a live hold off the counters it was placed on (only the incarnation it was placed on: a counter reloaded
 -- since then never counted it) and out of the expiry index. Returns the hold's fields.
 local function unhold(hold_key, zset, hold_id)
-  local f = redis.call('HMGET', hold_key, 'amt', 'st', 'keys', 'toks')
+  local f = redis.call('HMGET', hold_key, 'amt', 'st', 'keys', 'toks', 'amts')
   if f[2] == 'held' then
-    local minus = str(neg(big(f[1])))
     local keys, toks = cjson.decode(f[3]), cjson.decode(f[4])
+    local amts = {}
+    if f[5] then amts = cjson.decode(f[5]) end
     for i, key in ipairs(keys) do
       if redis.call('HGET', key, 'tok') == toks[i] then
-        redis.call('HINCRBY', key, 'held', minus)
+        redis.call('HINCRBY', key, 'held', str(neg(big(amts[i] or f[1]))))
         redis.call('HINCRBY', key, 'ver', 1)
       end
     end
@@ -106,7 +108,8 @@ TRY_HOLD = (
     _PRELUDE
     + """
 -- KEYS: holds zset, hold key, counter keys...   ARGV: prefix, now, hold_id, max_cost, min_cost, mode,
--- expires_at, hold_key_ttl_s, resync_ok, limit per counter ('' = unlimited)
+-- expires_at, hold_key_ttl_s, resync_ok, then per counter: limit ('' = unlimited), own amount ('' = a cost
+-- counter, which holds the decided cost; else a rate-limit counter, which holds this amount)
 local zset, hold_key = KEYS[1], KEYS[2]
 local prefix, now, hold_id = ARGV[1], ARGV[2], ARGV[3]
 sweep(zset, prefix, now)
@@ -131,19 +134,22 @@ end
 if #missing > 0 or #stale > 0 then return {0, missing, stale, vers} end
 
 -- The rule of ledgergate.domain.admission.decide, line for line.
+local function limit_of(i) return ARGV[8 + 2 * i] end
+local function own_amount(i) return ARGV[9 + 2 * i] end
+local function full(i)
+  local limit = limit_of(i)
+  return limit ~= '' and cmp(add(spent[i], held[i]), big(limit)) >= 0
+end
 local amount = big(ARGV[4])
 if ARGV[6] == 'standard' then
   for i = 1, n do
-    local limit = ARGV[9 + i]
-    if limit ~= '' and cmp(add(spent[i], held[i]), big(limit)) >= 0 then
-      return {2, i - 1, str(spent[i]), str(held[i])}
-    end
+    if full(i) then return {2, i - 1, str(spent[i]), str(held[i])} end
   end
 else
   local tightest, tightest_i = nil, nil
   for i = 1, n do
-    local limit = ARGV[9 + i]
-    if limit ~= '' then
+    local limit = limit_of(i)
+    if limit ~= '' and own_amount(i) == '' then
       local headroom = add(big(limit), neg(add(spent[i], held[i])))
       if tightest == nil or cmp(headroom, tightest) < 0 then tightest, tightest_i = headroom, i end
     end
@@ -154,17 +160,25 @@ else
     end
     if cmp(tightest, amount) < 0 then amount = tightest end
   end
+  for i = 1, n do
+    if own_amount(i) ~= '' and full(i) then return {2, i - 1, str(spent[i]), str(held[i])} end
+  end
 end
 
 local amt = str(amount)
-local keys, toks = {}, {}
+local keys, toks, amts = {}, {}, {}
 for i = 1, n do
   local key = KEYS[i + 2]
-  redis.call('HINCRBY', key, 'held', amt)
+  local held_here = own_amount(i)
+  if held_here == '' then held_here = amt end
+  redis.call('HINCRBY', key, 'held', held_here)
   redis.call('HINCRBY', key, 'ver', 1)
-  keys[i], toks[i] = key, redis.call('HGET', key, 'tok')
+  keys[i], toks[i], amts[i] = key, redis.call('HGET', key, 'tok'), held_here
 end
-redis.call('HSET', hold_key, 'amt', amt, 'st', 'held', 'keys', cjson.encode(keys), 'toks', cjson.encode(toks))
+redis.call(
+  'HSET', hold_key, 'amt', amt, 'st', 'held',
+  'keys', cjson.encode(keys), 'toks', cjson.encode(toks), 'amts', cjson.encode(amts)
+)
 redis.call('EXPIRE', hold_key, ARGV[8])
 redis.call('ZADD', zset, ARGV[7], hold_id)
 return {1, amt}
@@ -174,8 +188,8 @@ return {1, amt}
 SETTLE = (
     _PRELUDE
     + """
--- KEYS: holds zset, hold key, settled key, counter keys...   ARGV: hold_id, cost, settled_ttl_s,
--- marker ttl per counter (0 = none)
+-- KEYS: holds zset, hold key, settled key, counter keys...   ARGV: hold_id, settled_ttl_s, then per counter:
+-- amount to add, marker ttl (0 = none)
 local zset, hold_key, settled_key = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', settled_key) == 1 then return 0 end
 local f = unhold(hold_key, zset, ARGV[1])
@@ -185,13 +199,12 @@ if f[3] then
   for i, key in ipairs(keys) do placed_on[key] = toks[i] end
 end
 redis.call('DEL', hold_key)
-local cost = ARGV[2]
-if cost ~= '0' then
-  for i = 4, #KEYS do
-    local key = KEYS[i]
+for i = 4, #KEYS do
+  local key, amount, ttl = KEYS[i], ARGV[2 * i - 5], tonumber(ARGV[2 * i - 4])
+  if amount ~= '0' then
     local g = redis.call('HMGET', key, 'spent', 'tok')
     if g[1] then
-      redis.call('HINCRBY', key, 'spent', cost)
+      redis.call('HINCRBY', key, 'spent', amount)
       redis.call('HINCRBY', key, 'ver', 1)
       -- Loaded after the hold was placed: its ledger snapshot may already hold this record. Keep the higher
       -- value (fail closed) and have it recomputed when the counter is next quiet.
@@ -199,12 +212,11 @@ if cost ~= '0' then
     else
       -- Absent: a load that started before the ledger append may be about to set it without this record.
       redis.call('HSET', key, 'stale', '1')
-      local ttl = tonumber(ARGV[i])
       if ttl > 0 and redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
     end
   end
 end
-redis.call('SET', settled_key, '1', 'EX', ARGV[3])
+redis.call('SET', settled_key, '1', 'EX', ARGV[2])
 return 1
 """
 )

@@ -19,15 +19,18 @@ from ledgergate.storage.sql.tables import entities
 
 
 def _windows_to_json(windows: Sequence[Window]) -> list[dict[str, Any]]:
-    return [
-        {"budget_duration": w.duration.text if w.duration else None, "max_budget_nanos": w.max_budget_nanos}
-        for w in windows
-    ]
+    rows = []
+    for w in windows:
+        row = {"budget_duration": w.duration.text if w.duration else None, "max_budget_nanos": w.max_budget_nanos}
+        if w.model is not None:  # absent, not null, for windows over every model: rows written before stay equal
+            row["model"] = w.model
+        rows.append(row)
+    return rows
 
 
 def _window_from_json(item: dict[str, Any]) -> Window:
     duration = parse_duration(item["budget_duration"]) if item["budget_duration"] else None
-    return Window(duration, item["max_budget_nanos"])
+    return Window(duration, item["max_budget_nanos"], item.get("model"))
 
 
 def entity_row(entity: Entity) -> dict[str, Any]:

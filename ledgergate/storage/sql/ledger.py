@@ -9,11 +9,13 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledgergate.domain.admission import CounterKey
+from ledgergate.domain.admission import CounterKey, CounterUnit
 from ledgergate.domain.charging import EntityRef
 from ledgergate.domain.ledger import Adjustment, SpendRecord
+from ledgergate.domain.rate_limits import unit_of_window
+from ledgergate.domain.windows import split_window_key
 from ledgergate.storage.sql.sqlite_writer import SqliteBatchWriter
 from ledgergate.storage.sql.tables import spend_adjustments, spend_charges, spend_records
 
@@ -142,14 +144,22 @@ class SqlLedger:
         sums: list[int] = []
         async with self._engine.connect() as connection:
             for key, end_s in zip(keys, period_ends_s, strict=True):
-                charged = await connection.scalar(
-                    select(func.coalesce(func.sum(spend_charges.c.cost_nanos), 0)).where(
-                        spend_charges.c.entity_type == key.entity_type,
-                        spend_charges.c.entity_id == key.entity_id,
-                        spend_charges.c.charged_at_us >= key.period_start_s * 1_000_000,
-                        spend_charges.c.charged_at_us < end_s * 1_000_000,
-                    )
+                unit = unit_of_window(key.window)
+                if unit is not CounterUnit.COST_NANOS:  # a rate limit's counter
+                    sums.append(await _rate_sum(connection, key, end_s, unit))
+                    continue
+                charges = select(func.coalesce(func.sum(spend_charges.c.cost_nanos), 0)).where(
+                    spend_charges.c.entity_type == key.entity_type,
+                    spend_charges.c.entity_id == key.entity_id,
+                    spend_charges.c.charged_at_us >= key.period_start_s * 1_000_000,
+                    spend_charges.c.charged_at_us < end_s * 1_000_000,
                 )
+                _, model = split_window_key(key.window)
+                if model is not None:  # a model window counts only the charges of requests for its model
+                    charges = charges.join_from(
+                        spend_charges, spend_records, spend_records.c.request_id == spend_charges.c.request_id
+                    ).where(spend_records.c.model == model)
+                charged = await connection.scalar(charges)
                 adjusted = await connection.scalar(
                     select(func.coalesce(func.sum(spend_adjustments.c.delta_nanos), 0)).where(
                         spend_adjustments.c.entity_type == key.entity_type,
@@ -170,6 +180,25 @@ class SqlLedger:
                 )
             )
         return int(total or 0)
+
+
+async def _rate_sum(connection: AsyncConnection, key: CounterKey, end_s: int, unit: CounterUnit) -> int:
+    """Requests charged to the entity in the period, or their tokens; requests in flight leave no record (0)."""
+    if unit is CounterUnit.PARALLEL:
+        return 0
+    measure: Any = func.count()
+    if unit is CounterUnit.TOKENS:
+        measure = func.coalesce(func.sum(spend_records.c.prompt_tokens + spend_records.c.completion_tokens), 0)
+    query = select(measure).select_from(spend_charges)
+    if unit is CounterUnit.TOKENS:
+        query = query.join(spend_records, spend_records.c.request_id == spend_charges.c.request_id)
+    query = query.where(
+        spend_charges.c.entity_type == key.entity_type,
+        spend_charges.c.entity_id == key.entity_id,
+        spend_charges.c.charged_at_us >= key.period_start_s * 1_000_000,
+        spend_charges.c.charged_at_us < end_s * 1_000_000,
+    )
+    return int(await connection.scalar(query) or 0)
 
 
 def _record_row(record: SpendRecord) -> dict[str, Any]:

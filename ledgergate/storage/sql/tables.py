@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+# A window key: its period (at most "lifetime") and, for a model window, "@" and a model name (as spend_records).
+WINDOW_KEY_LENGTH = 300
 
 # Every admin-managed entity (key, user, team, team_member, organization, customer, tag, budget) shares one
 # shape: the columns the hot path and the list filters need, the rest as JSON in `data`.
@@ -85,7 +87,7 @@ spend_adjustments = Table(
     Column("adjustment_id", String(64), primary_key=True),
     Column("entity_type", String(32), nullable=False),
     Column("entity_id", String(255), nullable=False),
-    Column("window", String(32), nullable=False),
+    Column("window", String(WINDOW_KEY_LENGTH), nullable=False),
     Column("period_start_s", BigInteger, nullable=False),
     Column("previous_nanos", BigInteger, nullable=False),
     Column("new_nanos", BigInteger, nullable=False),
@@ -105,7 +107,7 @@ budget_alerts = Table(
     Column("entity_type", String(32), nullable=False),
     Column("entity_id", String(255), nullable=False),
     Column("entity_name", String(255), nullable=False),
-    Column("window", String(32), nullable=False),
+    Column("window", String(WINDOW_KEY_LENGTH), nullable=False),
     Column("budget_duration", String(32), nullable=True),
     Column("period_start_s", BigInteger, nullable=False),
     Column("period_end_s", BigInteger, nullable=False),
@@ -123,4 +125,51 @@ budget_alerts = Table(
     UniqueConstraint("entity_type", "entity_id", "window", "period_start_s", "threshold", name="uq_budget_alerts_once"),
     Index("ix_budget_alerts_created", "created_at_us"),
     Index("ix_budget_alerts_entity", "entity_type", "entity_id", "created_at_us"),
+)
+
+# Admission counters in SQL (counter_fallback: database), see storage/sql/sql_counters.py. `counter_key` is the
+# canonical JSON of every CounterKey field, so the table follows the key's shape; spent_nanos NULL marks a row
+# created but not yet loaded from the ledger.
+counters = Table(
+    "counters",
+    metadata,
+    Column("counter_key", String(1024), primary_key=True),
+    Column("spent_nanos", BigInteger, nullable=True),
+    Column("held_nanos", BigInteger, nullable=False),
+    Column("period_end_s", BigInteger, nullable=False),
+    Column("incarnation", String(32), nullable=False),  # new on every load: tells a settle whether it is exact
+    Column("stale", Boolean, nullable=False),  # recount from the ledger once no hold is on it
+    Index("ix_counters_period_end", "period_end_s"),
+)
+
+counter_holds = Table(
+    "counter_holds",
+    metadata,
+    Column("hold_id", String(255), primary_key=True),
+    Column("amount_nanos", BigInteger, nullable=False),
+    Column("placed_on", Text, nullable=False),  # JSON [[counter_key, incarnation], ...], one per line
+    Column("expires_at_s", Float, nullable=False),
+    Column("state", String(8), nullable=False),  # held | expired | settled
+    Column("forget_after_s", Float, nullable=False),  # the row is deleted after this instant unless still held
+    Index("ix_counter_holds_due", "state", "expires_at_s"),
+    Index("ix_counter_holds_forget", "forget_after_s"),
+)
+
+# Which store admits (redis | database), shared by every instance; one row. See storage/fallback_counters.py.
+counter_store_mode = Table(
+    "counter_store_mode",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mode", String(16), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("changed_at_s", Float, nullable=False),
+)
+
+# One heartbeat per running instance: whether it can reach Redis (the switch back waits for all of them).
+counter_store_members = Table(
+    "counter_store_members",
+    metadata,
+    Column("instance_id", String(64), primary_key=True),
+    Column("redis_ok", Boolean, nullable=False),
+    Column("seen_at_s", Float, nullable=False),
 )

@@ -1,0 +1,100 @@
+"""Watching an Anthropic Messages SSE stream on its way to the client: usage, generated content, end of stream.
+
+Event bytes are forwarded exactly as the upstream sent them; only the final ``message_stop`` event is withheld
+(``closing_event``) so the gateway can make the charge durable before the client sees the end of the stream.
+Usage arrives in two parts: ``message_start`` carries the input counts, ``message_delta`` the running output
+count (recent API versions repeat the input counts there too; the latest value of each field wins).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+from ledgergate.domain.pricing import Usage
+from ledgergate.upstream.sse import StreamTracker
+from ledgergate.upstream.usage import usage_from_anthropic
+
+# The delta fields that carry generated output: text, tool-call JSON, extended thinking.
+_DELTA_TEXT_FIELDS = ("text", "partial_json", "thinking")
+
+
+class AnthropicStreamTracker(StreamTracker):
+    """Fed raw upstream bytes in arbitrary pieces; returns the bytes to forward and records what it saw."""
+
+    def __init__(self) -> None:
+        super().__init__(strip_usage_chunk=False, hold_back_done=False)
+        self._counts: dict[str, Any] = {}
+        self._output_final = False
+        self._withholding = False
+        self._closing = b""
+        self._failed = False
+
+    @property
+    def usage(self) -> Usage | None:
+        """Exact once ``message_delta`` reported output; before that (client gone, stream cut) the exact input
+        with at least one output token per content chunk seen. None when the stream carried no usage."""
+        usage = usage_from_anthropic(self._counts) if self._counts else None
+        if usage is None or self._output_final:
+            return usage
+        return dataclasses.replace(usage, completion_tokens=max(usage.completion_tokens, self.content_chunks))
+
+    @property
+    def closing_event(self) -> bytes:
+        """The withheld ``message_stop`` event (empty if the upstream never sent one)."""
+        return self._closing
+
+    @property
+    def failed(self) -> bool:
+        """The upstream sent an ``error`` event (overloaded, ...) instead of finishing the message."""
+        return self._failed
+
+    def _dispatch(self, out: bytearray) -> None:
+        start = len(out)
+        super()._dispatch(out)
+        if self._withholding:
+            self._withholding = False
+            self._closing = bytes(out[start:])
+            del out[start:]
+
+    def _inspect(self, data: bytes) -> bool:
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return True
+        if not isinstance(payload, dict):
+            return True
+        kind = payload.get("type")
+        if kind == "content_block_delta":
+            self._count_content(payload.get("delta"))
+        elif kind == "message_start":
+            message = payload.get("message")
+            self._merge(message.get("usage") if isinstance(message, dict) else None)
+        elif kind == "message_delta":
+            usage = payload.get("usage")
+            self._merge(usage)
+            if isinstance(usage, dict) and "output_tokens" in usage:
+                self._output_final = True
+        elif kind == "message_stop":
+            self._withholding = True
+        elif kind == "error":
+            self._failed = True
+        return True
+
+    def _merge(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            self._counts.update((name, value) for name, value in usage.items() if value is not None)
+
+    def _count_content(self, delta: Any) -> None:
+        if not isinstance(delta, dict):
+            return
+        size = 0
+        for field in _DELTA_TEXT_FIELDS:
+            piece = delta.get(field)
+            if isinstance(piece, str):
+                size += len(piece.encode("utf-8", "surrogatepass"))
+        if size:
+            self._content_chunks += 1
+            self._content_bytes += size

@@ -1,0 +1,75 @@
+"""Watching an OpenAI Responses API SSE stream on its way to the client: usage, generated content, the end.
+
+Event bytes are forwarded exactly as the upstream sent them; only the terminal event (``response.completed``,
+``response.incomplete`` or ``response.failed``, the one carrying ``response.usage``) is withheld
+(``closing_event``) so the gateway can make the charge durable before the client sees the end of the stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ledgergate.upstream.sse import StreamTracker
+from ledgergate.upstream.usage import usage_from_responses
+
+_TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_FAILURE_EVENTS = frozenset({"response.failed", "error"})
+# Every ``*.delta`` event with a string ``delta`` streams generated output (text, tool arguments, reasoning...).
+_DELTA_SUFFIX = ".delta"
+
+
+class ResponsesStreamTracker(StreamTracker):
+    """Fed raw upstream bytes in arbitrary pieces; returns the bytes to forward and records what it saw."""
+
+    def __init__(self) -> None:
+        super().__init__(strip_usage_chunk=False, hold_back_done=False)
+        self._withholding = False
+        self._closing = b""
+        self._failed = False
+
+    @property
+    def closing_event(self) -> bytes:
+        """The withheld terminal event (empty if the upstream never sent one)."""
+        return self._closing
+
+    @property
+    def failed(self) -> bool:
+        """The response failed (``response.failed`` or an ``error`` event) instead of completing."""
+        return self._failed
+
+    def _dispatch(self, out: bytearray) -> None:
+        start = len(out)
+        super()._dispatch(out)
+        if self._withholding:
+            self._withholding = False
+            self._closing = bytes(out[start:])
+            del out[start:]
+
+    def _inspect(self, data: bytes) -> bool:
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return True
+        if not isinstance(payload, dict):
+            return True
+        kind = payload.get("type")
+        if not isinstance(kind, str):
+            return True
+        if kind.endswith(_DELTA_SUFFIX):
+            delta = payload.get("delta")
+            if isinstance(delta, str) and delta:
+                self._content_chunks += 1
+                self._content_bytes += len(delta.encode("utf-8", "surrogatepass"))
+        elif kind in _TERMINAL_EVENTS:
+            self._withholding = True
+            self._record_usage(payload.get("response"))
+        if kind in _FAILURE_EVENTS:
+            self._failed = True
+        return True
+
+    def _record_usage(self, response: Any) -> None:
+        usage = response.get("usage") if isinstance(response, dict) else None
+        if isinstance(usage, dict):
+            self._usage = usage_from_responses(usage) or self._usage
