@@ -237,6 +237,7 @@ class FallbackCounters:
                 await self.redis_counters.settle(hold_id, lines, cost_nanos)
             except CounterStoreUnavailable:
                 await self._enter_database_quietly()
+                await self.sql_counters.settle(hold_id, lines, cost_nanos)
                 settled = {CounterStore.DATABASE}
         else:
             await self.sql_counters.settle(hold_id, lines, cost_nanos)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.domain.ports import CounterStoreUnavailable
-from ledgergate.storage.sql.sql_counters import invalidation_statements
+from ledgergate.storage.sql.counter_rows import invalidation_statements
 from ledgergate.storage.sql.tables import counter_store_members, counter_store_mode
 
 _MODE_ROW_ID = 1

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Executable, bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -48,20 +47,25 @@ from ledgergate.domain.admission import (
     settle_amount,
 )
 from ledgergate.domain.ports import Clock, CounterLoader, CounterStoreUnavailable
+from ledgergate.storage.sql.counter_rows import (
+    EXPIRED,
+    HELD,
+    SETTLED,
+    SWEEP_BATCH,
+    LockedRows,
+    counter_key_text,
+    lock_due_holds,
+    lock_hold,
+    lock_rows,
+    write_back,
+)
 from ledgergate.storage.sql.tables import counter_holds, counters
 
-HELD, EXPIRED, SETTLED = "held", "expired", "settled"
-_SWEEP_BATCH = 100  # expired holds dropped per transaction
 _ATTEMPTS = 8  # transactions per call before giving up (retried: deadlock, insert race, row deleted meanwhile)
 _RETRIED_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 _CLEANUP_INTERVAL_S = 60.0
 
 _T = TypeVar("_T")
-
-
-def counter_key_text(key: CounterKey) -> str:
-    """The row key of a counter: every field of ``CounterKey`` as canonical JSON, so the table follows its shape."""
-    return orjson.dumps(list(key)).decode()
 
 
 class _RowsMissing(Exception):
@@ -70,50 +74,6 @@ class _RowsMissing(Exception):
     def __init__(self, lines: Sequence[CounterLine]) -> None:
         super().__init__(f"{len(lines)} counter rows to create")
         self.lines = lines
-
-
-@dataclass(slots=True)
-class _Row:
-    spent_nanos: int | None  # None: a placeholder, not loaded from the ledger yet
-    held_nanos: int
-    incarnation: str
-    stale: bool
-
-    def state(self) -> LineState:
-        assert self.spent_nanos is not None, "a counter is loaded before it is read"
-        return LineState(self.spent_nanos, self.held_nanos)
-
-
-@dataclass(slots=True)
-class _Hold:
-    hold_id: str
-    state: str
-    placed_on: list[tuple[str, str, int]]  # (counter_key, incarnation, amount held on it) per line
-
-    @staticmethod
-    def decode(hold_id: str, state: str, placed_on: str) -> _Hold:
-        return _Hold(hold_id, state, [(str(k), str(i), int(a)) for k, i, a in orjson.loads(placed_on)])
-
-
-@dataclass(slots=True)
-class _Locked:
-    """Counter rows locked by one transaction, changed in memory and written back once at its end."""
-
-    rows: dict[str, _Row]
-    dirty: set[str] = field(default_factory=set)
-    expired: int = 0  # holds this transaction expired
-
-    def unhold(self, hold: _Hold, *, mark_stale: bool) -> None:
-        """Take a held hold off the rows it was placed on (only their incarnation: a reloaded row never had it)."""
-        for name, incarnation, amount in hold.placed_on:
-            row = self.rows.get(name)
-            if row is None:
-                continue
-            if row.incarnation == incarnation:
-                row.held_nanos -= amount
-            if mark_stale and row.spent_nanos is not None:
-                row.stale = True
-            self.dirty.add(name)
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -211,49 +171,14 @@ class SqlCounters:
         except (DBAPIError, OSError, TimeoutError):
             pass  # the retried transaction meets the same failure and reports it
 
-    # -- row access -------------------------------------------------------------------------------------------------
-
-    @staticmethod
-    async def _lock_rows(connection: AsyncConnection, names: Collection[str]) -> dict[str, _Row]:
-        if not names:
-            return {}
-        c = counters.c
-        query = (
-            select(c.counter_key, c.spent_nanos, c.held_nanos, c.incarnation, c.stale)
-            .where(c.counter_key.in_(sorted(names)))
-            .order_by(c.counter_key)
-            .with_for_update()
-        )
-        result = await connection.execute(query)
-        return {row[0]: _Row(row[1], row[2], row[3], bool(row[4])) for row in result}
-
-    @staticmethod
-    async def _lock_hold(connection: AsyncConnection, hold_id: str) -> _Hold | None:
-        h = counter_holds.c
-        query = select(h.state, h.placed_on).where(h.hold_id == hold_id).with_for_update()
-        row = (await connection.execute(query)).first()
-        return None if row is None else _Hold.decode(hold_id, row[0], row[1])
-
-    @staticmethod
-    async def _lock_due_holds(connection: AsyncConnection, now_s: float) -> list[_Hold]:
-        h = counter_holds.c
-        query = (
-            select(h.hold_id, h.state, h.placed_on)
-            .where(h.state == HELD, h.expires_at_s <= now_s)
-            .order_by(h.hold_id)
-            .limit(_SWEEP_BATCH)
-            .with_for_update(skip_locked=True)  # another transaction is expiring (or settling) those
-        )
-        return [_Hold.decode(row[0], row[1], row[2]) for row in await connection.execute(query)]
-
     async def _prepare(
         self, connection: AsyncConnection, lines: Sequence[CounterLine], loader: CounterLoader, now_s: float
-    ) -> _Locked:
+    ) -> LockedRows:
         """Lock the rows of ``lines`` (and of holds due to expire), expire those holds, and load from the ledger
         every row that is a placeholder, or stale with no hold on it."""
         wanted = {counter_key_text(line.key): line for line in lines}
-        due = await self._lock_due_holds(connection, now_s)
-        locked = _Locked(await self._lock_rows(connection, wanted.keys() | {n for d in due for n, _, _ in d.placed_on}))
+        due = await lock_due_holds(connection, now_s)
+        locked = LockedRows(await lock_rows(connection, wanted.keys() | {n for d in due for n, _, _ in d.placed_on}))
         missing = [line for name, line in wanted.items() if name not in locked.rows]
         if missing:
             raise _RowsMissing(missing)
@@ -279,30 +204,6 @@ class SqlCounters:
                 row.spent_nanos, row.stale, row.incarnation = int(spent), False, uuid.uuid4().hex
                 locked.dirty.add(name)
         return locked
-
-    @staticmethod
-    async def _write_back(connection: AsyncConnection, locked: _Locked) -> None:
-        if not locked.dirty:
-            return
-        c = counters.c
-        statement = (
-            update(counters)
-            .where(c.counter_key == bindparam("b_key"))
-            .values(
-                spent_nanos=bindparam("b_spent"),
-                held_nanos=bindparam("b_held"),
-                incarnation=bindparam("b_incarnation"),
-                stale=bindparam("b_stale"),
-            )
-        )
-        params = []
-        for name in sorted(locked.dirty):
-            row = locked.rows[name]
-            params.append(
-                {"b_key": name, "b_spent": row.spent_nanos, "b_held": row.held_nanos}
-                | {"b_incarnation": row.incarnation, "b_stale": row.stale}
-            )
-        await connection.execute(statement, params)
 
     # -- the port ---------------------------------------------------------------------------------------------------
 
@@ -346,7 +247,7 @@ class SqlCounters:
                         forget_after_s=expires_at_s + self._hold_retention_s,
                     )
                 )
-            await self._write_back(connection, locked)
+            await write_back(connection, locked)
             return decision
 
         return await self._atomic(body)
@@ -360,12 +261,12 @@ class SqlCounters:
         """
 
         async def body(connection: AsyncConnection) -> None:
-            hold = await self._lock_hold(connection, hold_id)
+            hold = await lock_hold(connection, hold_id)
             if hold is not None and hold.state == SETTLED:
                 return
             placed = {name: incarnation for name, incarnation, _ in (hold.placed_on if hold else [])}
             amounts = [(counter_key_text(line.key), settle_amount(line, cost_nanos)) for line in lines]
-            locked = _Locked(await self._lock_rows(connection, placed.keys() | {name for name, _ in amounts}))
+            locked = LockedRows(await lock_rows(connection, placed.keys() | {name for name, _ in amounts}))
             if hold is not None and hold.state == HELD:
                 locked.unhold(hold, mark_stale=False)
             for name, amount in amounts:
@@ -376,7 +277,7 @@ class SqlCounters:
                 if placed.get(name) != row.incarnation:
                     row.stale = True
                 locked.dirty.add(name)
-            await self._write_back(connection, locked)
+            await write_back(connection, locked)
             forget_after_s = self._clock.now_s() + self._settled_retention_s
             if hold is None:
                 await connection.execute(
@@ -400,13 +301,13 @@ class SqlCounters:
 
     async def release(self, hold_id: str) -> None:
         async def body(connection: AsyncConnection) -> None:
-            hold = await self._lock_hold(connection, hold_id)
+            hold = await lock_hold(connection, hold_id)
             if hold is None or hold.state == SETTLED:
                 return
             if hold.state == HELD:
-                locked = _Locked(await self._lock_rows(connection, {name for name, _, _ in hold.placed_on}))
+                locked = LockedRows(await lock_rows(connection, {name for name, _, _ in hold.placed_on}))
                 locked.unhold(hold, mark_stale=False)
-                await self._write_back(connection, locked)
+                await write_back(connection, locked)
             await connection.execute(delete(counter_holds).where(counter_holds.c.hold_id == hold_id))
 
         await self._atomic(body)
@@ -421,7 +322,7 @@ class SqlCounters:
             row = locked.rows[name]
             row.spent_nanos = row.state().spent_nanos + delta_nanos
             locked.dirty.add(name)
-            await self._write_back(connection, locked)
+            await write_back(connection, locked)
             return row.state()
 
         return await self._atomic(body)
@@ -429,7 +330,7 @@ class SqlCounters:
     async def read(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[LineState]:
         async def body(connection: AsyncConnection) -> list[LineState]:
             locked = await self._prepare(connection, lines, loader, self._clock.now_s())
-            await self._write_back(connection, locked)
+            await write_back(connection, locked)
             return [locked.rows[counter_key_text(line.key)].state() for line in lines]
 
         return await self._atomic(body)
@@ -437,14 +338,14 @@ class SqlCounters:
     async def held_count(self) -> int:
         async def body(connection: AsyncConnection) -> tuple[int, int]:
             locked = await self._prepare(connection, [], _no_loader, self._clock.now_s())
-            await self._write_back(connection, locked)
+            await write_back(connection, locked)
             h = counter_holds.c
             live = (await connection.execute(select(func.count()).where(h.state == HELD))).scalar()
             return locked.expired, int(live or 0)
 
         while True:
             expired, live = await self._atomic(body)
-            if expired < _SWEEP_BATCH:  # a full batch: more may be due
+            if expired < SWEEP_BATCH:  # a full batch: more may be due
                 return live
 
     # -- upkeep -----------------------------------------------------------------------------------------------------
@@ -463,14 +364,6 @@ class SqlCounters:
             await connection.execute(delete(counters).where(c.period_end_s + self._grace_s <= now_s, c.held_nanos == 0))
 
         await self._atomic(body)
-
-
-def invalidation_statements() -> list[Executable]:
-    """Make every SQL counter be recomputed from the ledger before it is next used: rows with nothing held are
-    deleted (reloaded on demand), the others marked stale (recounted once quiet). Run when admission moves to
-    SQL: what was charged through Redis since the rows were last used is only in the ledger."""
-    c = counters.c
-    return [delete(counters).where(c.held_nanos == 0), update(counters).values(stale=True)]
 
 
 async def _no_loader(keys: Sequence[CounterKey], period_ends_s: Sequence[int]) -> list[int]:
