@@ -33,6 +33,10 @@ _BUDGET_FIELD_NAMES = (
     "soft_budget",
     "budget_limits",
     "budget_id",
+    "rpm_limit",
+    "tpm_limit",
+    "max_parallel_requests",
+    "rate_limit_usage",
 )
 
 

@@ -110,20 +110,20 @@ class FallbackCounters:
             self._state = state
 
     def admitting(self) -> CounterStore:
-        """The store that admits now: the previous one until the switch's fence has passed."""
+        """The store that admits (or, after a switch to SQL, is about to): Redis only once the fence after the switch
+        back to it has passed."""
         state = self._state
-        if self._clock.now_s() < state.changed_at_s + self._fence_s:
-            return CounterStore.DATABASE if state.store is CounterStore.REDIS else CounterStore.REDIS
-        return state.store
+        if state.store is CounterStore.DATABASE or self._clock.now_s() < state.changed_at_s + self._fence_s:
+            return CounterStore.DATABASE
+        return CounterStore.REDIS
 
     async def _admission_store(self) -> CounterStore:
-        """The store to admit through; after a switch to SQL, waits out the fence (Redis is unusable anyway)."""
+        """``admitting()``, after waiting out the fence of a switch to SQL (Redis is unusable anyway)."""
         state = self._state
         if state.store is CounterStore.DATABASE:
             wait_s = state.changed_at_s + self._fence_s - self._clock.now_s()
             if wait_s > 0:
                 await asyncio.sleep(wait_s)
-            return CounterStore.DATABASE
         return self.admitting()
 
     async def _enter_database(self) -> None:
@@ -137,14 +137,17 @@ class FallbackCounters:
                 self._adopt(await self._mode.switch(seen.epoch, CounterStore.DATABASE, self._clock.now_s()))
 
     async def _poll_forever(self) -> None:
+        failing = False  # log the first failure of a run, not one per poll
         while True:
             await asyncio.sleep(self._poll_interval_s)
             try:
                 await self.poll()
-            except CounterStoreUnavailable as exc:
-                log.warning("counter store mode not polled: %s", exc)
-            except Exception:
-                log.exception("counter store mode poll failed")
+            except Exception as exc:
+                if not failing:
+                    log.warning("counter store mode cannot be polled (retrying): %r", exc)
+                failing = True
+            else:
+                failing = False
 
     async def poll(self) -> None:
         """One round: probe Redis while SQL admits, heartbeat, follow the shared mode, switch back when all can."""

@@ -67,6 +67,18 @@ class LockedRows:
 
 
 async def lock_rows(connection: AsyncConnection, names: Collection[str]) -> dict[str, CounterRow]:
+    """The existing rows among ``names``, locked in ``counter_key`` order."""
+    return await _select_rows(connection, names, for_update=True)
+
+
+async def peek_rows(connection: AsyncConnection, names: Collection[str]) -> dict[str, CounterRow]:
+    """The existing rows among ``names`` as last committed, without locking them."""
+    return await _select_rows(connection, names, for_update=False)
+
+
+async def _select_rows(
+    connection: AsyncConnection, names: Collection[str], *, for_update: bool
+) -> dict[str, CounterRow]:
     if not names:
         return {}
     c = counters.c
@@ -74,8 +86,9 @@ async def lock_rows(connection: AsyncConnection, names: Collection[str]) -> dict
         select(c.counter_key, c.spent_nanos, c.held_nanos, c.incarnation, c.stale)
         .where(c.counter_key.in_(sorted(names)))
         .order_by(c.counter_key)
-        .with_for_update()
     )
+    if for_update:
+        query = query.with_for_update()
     result = await connection.execute(query)
     return {row[0]: CounterRow(row[1], row[2], row[3], bool(row[4])) for row in result}
 
@@ -97,6 +110,12 @@ async def lock_due_holds(connection: AsyncConnection, now_s: float) -> list[Hold
         .with_for_update(skip_locked=True)  # another transaction is expiring (or settling) those
     )
     return [HoldRow.decode(row[0], row[1], row[2]) for row in await connection.execute(query)]
+
+
+async def any_hold_due(connection: AsyncConnection, now_s: float) -> bool:
+    h = counter_holds.c
+    query = select(h.hold_id).where(h.state == HELD, h.expires_at_s <= now_s).limit(1)
+    return (await connection.execute(query)).first() is not None
 
 
 async def write_back(connection: AsyncConnection, locked: LockedRows) -> None:

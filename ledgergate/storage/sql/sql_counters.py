@@ -53,10 +53,12 @@ from ledgergate.storage.sql.counter_rows import (
     SETTLED,
     SWEEP_BATCH,
     LockedRows,
+    any_hold_due,
     counter_key_text,
     lock_due_holds,
     lock_hold,
     lock_rows,
+    peek_rows,
     write_back,
 )
 from ledgergate.storage.sql.tables import counter_holds, counters
@@ -328,6 +330,18 @@ class SqlCounters:
         return await self._atomic(body)
 
     async def read(self, lines: Sequence[CounterLine], loader: CounterLoader) -> list[LineState]:
+        """Without locks when every row is loaded and current and no hold is due to expire (reads follow every
+        settle, for alerts: they must not queue behind admissions); else in a locking transaction that loads."""
+        try:
+            async with self.engine.connect() as connection:
+                rows = await peek_rows(connection, {counter_key_text(line.key) for line in lines})
+                due = await any_hold_due(connection, self._clock.now_s())
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            raise CounterStoreUnavailable(f"SQL counter store unavailable: {exc!r}") from exc
+        current = [rows.get(counter_key_text(line.key)) for line in lines]
+        if not due and all(r and r.spent_nanos is not None and not (r.stale and r.held_nanos == 0) for r in current):
+            return [row.state() for row in current if row is not None]
+
         async def body(connection: AsyncConnection) -> list[LineState]:
             locked = await self._prepare(connection, lines, loader, self._clock.now_s())
             await write_back(connection, locked)
