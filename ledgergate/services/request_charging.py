@@ -76,6 +76,13 @@ class SettleObserver(Protocol):
         ...
 
 
+class SpendObserver(Protocol):
+    def recorded(self, ticket: Ticket, record: SpendRecord) -> None:
+        """Called once per spend record newly in the ledger, also when the counters then cannot be charged (the
+        request was served); must not block."""
+        ...
+
+
 class RequestCharger:
     def __init__(
         self,
@@ -100,6 +107,7 @@ class RequestCharger:
         self._allow_client_tags = allow_client_tags
         self._global_windows = global_windows
         self.observer: SettleObserver | None = None  # the budget alerter
+        self.spend_observer: SpendObserver | None = None  # the metrics
 
     async def parties_of(self, key: Entity, call: LlmCall) -> RequestParties:
         team = await self._directory.get(EntityType.TEAM, key.team_id) if key.team_id else None
@@ -226,8 +234,13 @@ class RequestCharger:
             inserted = await self._ledger.append(record)
         except BaseException:
             # Without a durable record there is no charge: free the hold rather than pin the budget.
-            await self._counters.release(ticket.call.request_id)
+            try:
+                await self._counters.release(ticket.call.request_id)
+            except CounterStoreUnavailable:
+                log.warning("counter store unavailable releasing %s; its hold expires", ticket.call.request_id)
             raise
+        if inserted and self.spend_observer is not None:
+            self.spend_observer.recorded(ticket, record)
         try:
             if not inserted:  # settled before (another process, or a retry): the counters have it already
                 await self._counters.release(ticket.call.request_id)

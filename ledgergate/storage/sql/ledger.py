@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -16,8 +16,16 @@ from ledgergate.domain.charging import EntityRef
 from ledgergate.domain.ledger import Adjustment, SpendRecord
 from ledgergate.domain.rate_limits import unit_of_window
 from ledgergate.domain.windows import split_window_key
-from ledgergate.storage.sql.sqlite_writer import SqliteBatchWriter
-from ledgergate.storage.sql.tables import spend_adjustments, spend_charges, spend_records
+from ledgergate.storage.sql.sqlite_writer import RollupAdds, SqliteBatchWriter, merge_rollups
+from ledgergate.storage.sql.tables import (
+    ROLLUP_HOUR_S,
+    ROLLUP_RECORD_ID,
+    ROLLUP_RECORD_TYPE,
+    spend_adjustments,
+    spend_charges,
+    spend_records,
+    spend_rollups,
+)
 
 _MAX_BATCH = 1000
 
@@ -33,6 +41,14 @@ class SqlLedger:
         insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._insert_records = insert(spend_records).on_conflict_do_nothing().returning(spend_records.c.request_id)
         self._insert_charges = insert(spend_charges).on_conflict_do_nothing()
+        add_rollup = insert(spend_rollups)
+        self._add_rollups = add_rollup.on_conflict_do_update(
+            index_elements=["entity_type", "entity_id", "hour_start_s", "model"],
+            set_={
+                name: spend_rollups.c[name] + add_rollup.excluded[name]
+                for name in ("cost_nanos", "requests", "prompt_tokens", "completion_tokens")
+            },
+        )
         self._pending: list[tuple[SpendRecord, asyncio.Future[bool]]] = []
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -111,14 +127,27 @@ class SqlLedger:
             for record in records
             for target in record.targets
         ]
+        rollups = [_rollup_adds(record) for record in records]
         if self._sqlite_writer is not None:
-            return await self._sqlite_writer.write(rows, charges)
+            return await self._sqlite_writer.write(rows, charges, rollups)
         async with self._engine.begin() as connection:
             result = await connection.execute(self._insert_records, rows)
             inserted = {row[0] for row in result.all()}
             new_charges = [charge for charge in charges if charge["request_id"] in inserted]
             if new_charges:
                 await connection.execute(self._insert_charges, new_charges)
+            added: RollupAdds = {}
+            counted: set[str] = set()
+            for record, adds in zip(records, rollups, strict=True):
+                # A duplicate request id (in the ledger or earlier in this batch) adds nothing.
+                if record.request_id in inserted and record.request_id not in counted:
+                    counted.add(record.request_id)
+                    merge_rollups(added, adds)
+            if added:
+                # Sorted: concurrent instances take the row locks in one order, so they cannot deadlock.
+                await connection.execute(
+                    self._add_rollups, [_rollup_row(key, sums) for key, sums in sorted(added.items())]
+                )
         return inserted
 
     async def add_adjustment(self, adjustment: Adjustment) -> None:
@@ -141,6 +170,8 @@ class SqlLedger:
             )
 
     async def window_sums(self, keys: Sequence[CounterKey], period_ends_s: Sequence[int]) -> list[int]:
+        """Each key's spend in ``[period_start_s, end_s)`` plus its adjustments: whole hours from the rollups,
+        partial edge hours (periods of a :30/:45 timezone, or shorter than an hour) from the raw charges."""
         sums: list[int] = []
         async with self._engine.connect() as connection:
             for key, end_s in zip(keys, period_ends_s, strict=True):
@@ -148,38 +179,68 @@ class SqlLedger:
                 if unit is not CounterUnit.COST_NANOS:  # a rate limit's counter
                     sums.append(await _rate_sum(connection, key, end_s, unit))
                     continue
-                charges = select(func.coalesce(func.sum(spend_charges.c.cost_nanos), 0)).where(
-                    spend_charges.c.entity_type == key.entity_type,
-                    spend_charges.c.entity_id == key.entity_id,
-                    spend_charges.c.charged_at_us >= key.period_start_s * 1_000_000,
-                    spend_charges.c.charged_at_us < end_s * 1_000_000,
-                )
                 _, model = split_window_key(key.window)
-                if model is not None:  # a model window counts only the charges of requests for its model
-                    charges = charges.join_from(
-                        spend_charges, spend_records, spend_records.c.request_id == spend_charges.c.request_id
-                    ).where(spend_records.c.model == model)
-                charged = await connection.scalar(charges)
-                adjusted = await connection.scalar(
-                    select(func.coalesce(func.sum(spend_adjustments.c.delta_nanos), 0)).where(
-                        spend_adjustments.c.entity_type == key.entity_type,
-                        spend_adjustments.c.entity_id == key.entity_id,
-                        spend_adjustments.c.window == key.window,
-                        spend_adjustments.c.period_start_s == key.period_start_s,
-                    )
+                parts = _cost_queries(key.entity_type, key.entity_id, model, key.period_start_s, end_s)
+                adjusted = select(func.coalesce(func.sum(spend_adjustments.c.delta_nanos), 0)).where(
+                    spend_adjustments.c.entity_type == key.entity_type,
+                    spend_adjustments.c.entity_id == key.entity_id,
+                    spend_adjustments.c.window == key.window,
+                    spend_adjustments.c.period_start_s == key.period_start_s,
                 )
-                sums.append(int(charged or 0) + int(adjusted or 0))
+                parts.append(adjusted)
+                row = (await connection.execute(select(*(part.scalar_subquery() for part in parts)))).one()
+                sums.append(sum(int(value or 0) for value in row))
         return sums
 
     async def lifetime_spend(self, entity: EntityRef) -> int:
         async with self._engine.connect() as connection:
             total = await connection.scalar(
-                select(func.coalesce(func.sum(spend_charges.c.cost_nanos), 0)).where(
-                    spend_charges.c.entity_type == entity.type.value,
-                    spend_charges.c.entity_id == entity.id,
+                select(func.coalesce(func.sum(spend_rollups.c.cost_nanos), 0)).where(
+                    spend_rollups.c.entity_type == entity.type.value,
+                    spend_rollups.c.entity_id == entity.id,
                 )
             )
         return int(total or 0)
+
+
+def whole_hours(start_s: int, end_s: int) -> tuple[int, int]:
+    """``[first, last)``: the whole rollup hours inside ``[start_s, end_s)`` (empty when ``first >= last``)."""
+    return -(-start_s // ROLLUP_HOUR_S) * ROLLUP_HOUR_S, end_s // ROLLUP_HOUR_S * ROLLUP_HOUR_S
+
+
+def _cost_queries(entity_type: str, entity_id: str, model: str | None, start_s: int, end_s: int) -> list[Select[Any]]:
+    """Sums that add up to the raw sum over ``[start_s, end_s)``: the whole hours from the rollups, the partial
+    edge hours from the charges (each edge its own index range), so the cost is bounded by the period's hours
+    rather than its records."""
+    first_s, last_s = whole_hours(start_s, end_s)
+    if first_s >= last_s:
+        return [_raw_cost(entity_type, entity_id, model, start_s, end_s)]
+    rollups = spend_rollups.c
+    rolled = select(func.coalesce(func.sum(rollups.cost_nanos), 0)).where(
+        rollups.entity_type == entity_type,
+        rollups.entity_id == entity_id,
+        rollups.hour_start_s >= first_s,
+        rollups.hour_start_s < last_s,
+    )
+    if model is not None:
+        rolled = rolled.where(rollups.model == model)
+    edges = [(start_s, first_s), (last_s, end_s)]
+    return [rolled] + [_raw_cost(entity_type, entity_id, model, low, high) for low, high in edges if low < high]
+
+
+def _raw_cost(entity_type: str, entity_id: str, model: str | None, start_s: int, end_s: int) -> Select[Any]:
+    charges = spend_charges.c
+    raw = select(func.coalesce(func.sum(charges.cost_nanos), 0)).where(
+        charges.entity_type == entity_type,
+        charges.entity_id == entity_id,
+        charges.charged_at_us >= start_s * 1_000_000,
+        charges.charged_at_us < end_s * 1_000_000,
+    )
+    if model is not None:  # a model window counts only the charges of requests for its model
+        raw = raw.join_from(spend_charges, spend_records, spend_records.c.request_id == charges.request_id).where(
+            spend_records.c.model == model
+        )
+    return raw
 
 
 async def _rate_sum(connection: AsyncConnection, key: CounterKey, end_s: int, unit: CounterUnit) -> int:
@@ -199,6 +260,31 @@ async def _rate_sum(connection: AsyncConnection, key: CounterKey, end_s: int, un
         spend_charges.c.charged_at_us < end_s * 1_000_000,
     )
     return int(await connection.scalar(query) or 0)
+
+
+def _rollup_adds(record: SpendRecord) -> RollupAdds:
+    """What one record adds to the rollups: its hour's row of each charge target (each once, as its charges are
+    unique per target) and of the whole ledger."""
+    hour_start_s = record.charged_at_us // 1_000_000 // ROLLUP_HOUR_S * ROLLUP_HOUR_S
+    sums = [record.cost_nanos, 1, record.prompt_tokens, record.completion_tokens]
+    targets = {(target.type.value, target.id) for target in record.targets}
+    targets.add((ROLLUP_RECORD_TYPE, ROLLUP_RECORD_ID))
+    return {(entity_type, entity_id, record.model, hour_start_s): list(sums) for entity_type, entity_id in targets}
+
+
+def _rollup_row(key: tuple[str, str, str, int], sums: list[int]) -> dict[str, Any]:
+    entity_type, entity_id, model, hour_start_s = key
+    cost_nanos, requests, prompt_tokens, completion_tokens = sums
+    return {
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "model": model,
+        "hour_start_s": hour_start_s,
+        "cost_nanos": cost_nanos,
+        "requests": requests,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+    }
 
 
 def _record_row(record: SpendRecord) -> dict[str, Any]:

@@ -40,8 +40,26 @@ _INSERT_CHARGE = (
     "INSERT INTO spend_charges (request_id, entity_type, entity_id, cost_nanos, charged_at_us) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
+_ADD_ROLLUP = (
+    "INSERT INTO spend_rollups (entity_type, entity_id, model, hour_start_s, cost_nanos, requests, prompt_tokens, "
+    "completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (entity_type, entity_id, hour_start_s, model) DO UPDATE SET "
+    "cost_nanos = spend_rollups.cost_nanos + excluded.cost_nanos, "
+    "requests = spend_rollups.requests + excluded.requests, "
+    "prompt_tokens = spend_rollups.prompt_tokens + excluded.prompt_tokens, "
+    "completion_tokens = spend_rollups.completion_tokens + excluded.completion_tokens"
+)
+# (entity_type, entity_id, model, hour_start_s) -> [cost_nanos, requests, prompt_tokens, completion_tokens]
+RollupKey = tuple[str, str, str, int]
+RollupAdds = dict[RollupKey, list[int]]
 
-_Job = tuple[Sequence[dict[str, Any]], Sequence[dict[str, Any]], asyncio.Future[set[str]], asyncio.AbstractEventLoop]
+_Job = tuple[
+    Sequence[dict[str, Any]],
+    Sequence[dict[str, Any]],
+    Sequence[RollupAdds],
+    asyncio.Future[set[str]],
+    asyncio.AbstractEventLoop,
+]
 
 
 class SqliteBatchWriter:
@@ -61,11 +79,14 @@ class SqliteBatchWriter:
             self._thread.join()
             self._thread = None
 
-    async def write(self, records: Sequence[dict[str, Any]], charges: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert records (and the charges of the new ones) in one transaction; the request ids inserted."""
+    async def write(
+        self, records: Sequence[dict[str, Any]], charges: Sequence[dict[str, Any]], rollups: Sequence[RollupAdds]
+    ) -> set[str]:
+        """Insert records (and the charges and rollup additions of the new ones, ``rollups[i]`` of
+        ``records[i]``) in one transaction; the request ids inserted."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[set[str]] = loop.create_future()
-        self._jobs.put((records, charges, future, loop))
+        self._jobs.put((records, charges, rollups, future, loop))
         return await future
 
     def _run(self) -> None:
@@ -75,9 +96,9 @@ class SqliteBatchWriter:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=30000")
             while (job := self._jobs.get()) is not None:
-                records, charges, future, loop = job
+                records, charges, rollups, future, loop = job
                 try:
-                    inserted = self._write(connection, records, charges)
+                    inserted = self._write(connection, records, charges, rollups)
                 except Exception as exc:
                     loop.call_soon_threadsafe(_fail, future, exc)
                 else:
@@ -87,15 +108,20 @@ class SqliteBatchWriter:
 
     @staticmethod
     def _write(
-        connection: sqlite3.Connection, records: Sequence[dict[str, Any]], charges: Sequence[dict[str, Any]]
+        connection: sqlite3.Connection,
+        records: Sequence[dict[str, Any]],
+        charges: Sequence[dict[str, Any]],
+        rollups: Sequence[RollupAdds],
     ) -> set[str]:
         connection.execute("BEGIN IMMEDIATE")
         try:
             inserted: set[str] = set()
-            for record in records:
+            added: RollupAdds = {}
+            for record, record_rollups in zip(records, rollups, strict=True):
                 row = connection.execute(_INSERT_RECORD, [record[column] for column in _RECORD_COLUMNS]).fetchone()
-                if row is not None:
+                if row is not None:  # only a record written now adds to the rollups: a duplicate adds nothing
                     inserted.add(row[0])
+                    merge_rollups(added, record_rollups)
             connection.executemany(
                 _INSERT_CHARGE,
                 [
@@ -104,11 +130,19 @@ class SqliteBatchWriter:
                     if c["request_id"] in inserted
                 ],
             )
+            connection.executemany(_ADD_ROLLUP, [(*key, *sums) for key, sums in sorted(added.items())])
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         return inserted
+
+
+def merge_rollups(into: RollupAdds, adds: RollupAdds) -> None:
+    for key, sums in adds.items():
+        total = into.setdefault(key, [0, 0, 0, 0])
+        for index, value in enumerate(sums):
+            total[index] += value
 
 
 def _succeed(future: asyncio.Future[set[str]], inserted: set[str]) -> None:

@@ -173,3 +173,26 @@ counter_store_members = Table(
     Column("redis_ok", Boolean, nullable=False),
     Column("seen_at_s", Float, nullable=False),
 )
+
+# Hourly sums of the ledger, written in the transaction that inserts the records (storage/sql/ledger.py), so they
+# are always exactly the sums of spend_charges per hour: counter loads, lifetime spend and reports read whole
+# hours here and only partial edge hours from the raw rows (docs/decisions/0005). One row per charge target, and
+# one per record under ROLLUP_RECORD_TYPE (the whole ledger, what per-model reports sum).
+ROLLUP_RECORD_TYPE = "record"
+ROLLUP_RECORD_ID = "*"
+ROLLUP_HOUR_S = 3600
+spend_rollups = Table(
+    "spend_rollups",
+    metadata,
+    Column("entity_type", String(32), nullable=False),
+    Column("entity_id", String(255), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("hour_start_s", BigInteger, nullable=False),
+    Column("cost_nanos", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    # hour before model: an entity's time range is one index range whether or not a model narrows it
+    PrimaryKeyConstraint("entity_type", "entity_id", "hour_start_s", "model"),
+    Index("ix_spend_rollups_type_hour", "entity_type", "hour_start_s"),
+)
