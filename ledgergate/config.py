@@ -64,6 +64,10 @@ DEMO_MAX_OUTPUT_TOKENS = 1024
 DEFAULT_REDIS_KEY_PREFIX = "lg"
 _REDIS_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
+# The entities that may label the request, token and spend metrics; every label multiplies their series.
+METRICS_LABEL_CHOICES = ("model", "key", "team", "tag", "customer")
+DEFAULT_METRICS_LABELS = ("model", "team")
+
 BudgetMode = Literal["standard", "strict"]
 CounterFallback = Literal["fail_closed", "database"]
 
@@ -94,6 +98,10 @@ class GatewaySettings:
     alerting_webhook_backoff_s: float = 1.0
     alerting_resend_interval_s: float = 300.0
     upstream_timeout_s: float = 600.0
+    # GET /metrics (see docs/configuration.md#metrics)
+    metrics_labels: tuple[str, ...] = DEFAULT_METRICS_LABELS
+    metrics_top_n: int = 20
+    metrics_require_auth: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # general_settings keys ledgergate does not use
 
 
@@ -145,6 +153,14 @@ class _Section:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise self.fail(key, f"must be a positive integer, got {value!r}")
+        return value
+
+    def count(self, key: str, default: int) -> int:
+        value = self.values.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(key, f"must be an integer >= 0, got {value!r}")
         return value
 
     def flag(self, key: str, default: bool) -> bool:
@@ -224,6 +240,16 @@ def _alerting_settings(section: _Section) -> dict[str, Any]:
     return fields
 
 
+def _metrics_labels(section: _Section) -> tuple[str, ...]:
+    value = section.values.get("metrics_labels")
+    if value is None:
+        return DEFAULT_METRICS_LABELS
+    allowed = ", ".join(METRICS_LABEL_CHOICES)
+    if not isinstance(value, list) or any(label not in METRICS_LABEL_CHOICES for label in value):
+        raise section.fail("metrics_labels", f"must be a list of {allowed}, got {value!r}")
+    return tuple(dict.fromkeys(value))
+
+
 def _parse_settings(
     general: Mapping[str, Any], litellm_settings: Mapping[str, Any], environ: Mapping[str, str]
 ) -> GatewaySettings:
@@ -271,6 +297,9 @@ def _parse_settings(
         budget_duration=budget.text("budget_duration"),
         **alerting_fields,
         upstream_timeout_s=cast(float, section.number("upstream_timeout_s", 600.0, positive=True)),
+        metrics_labels=_metrics_labels(section),
+        metrics_top_n=section.count("metrics_top_n", 20),
+        metrics_require_auth=section.flag("metrics_require_auth", False),
         extra=extra,
     )
 

@@ -26,6 +26,7 @@ from ledgergate.services.alerts import BudgetAlerter
 from ledgergate.services.directory import Directory
 from ledgergate.services.entity_admin import EntityAdmin
 from ledgergate.services.keys import KeyService
+from ledgergate.services.metrics import GatewayMetrics
 from ledgergate.services.request_charging import RequestCharger
 from ledgergate.services.router import ModelRouter
 from ledgergate.services.spend_reset import SpendResets
@@ -85,6 +86,7 @@ class Container:
     entity_admin: EntityAdmin
     rollups: SpendRollups  # the dashboard's read side
     alerter: BudgetAlerter
+    metrics: GatewayMetrics
     coherence: RedisCacheCoherence | None = None  # with Redis: keeps the entity caches of all instances coherent
 
     async def aclose(self) -> None:
@@ -178,6 +180,15 @@ async def build_container(
         resend_interval_s=settings.alerting_resend_interval_s,
     )
     charger.observer = alerter
+    metrics = GatewayMetrics(
+        labels=settings.metrics_labels,
+        top_n=settings.metrics_top_n,
+        counters=counters,
+        charger=charger,
+        directory=directory,
+        global_windows=global_windows,
+    )
+    charger.spend_observer = metrics
     await alerter.start()
     views = EntityViews(directory, charger, ledger.lifetime_spend)
     deployments = _resolve_demo(config.deployments, demo_base_url)
@@ -201,5 +212,6 @@ async def build_container(
         entity_admin=EntityAdmin.build(directory, store, views, keys, clock),
         rollups=SpendRollups(engine),
         alerter=alerter,
+        metrics=metrics,
         coherence=coherence,
     )

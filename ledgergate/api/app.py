@@ -16,10 +16,11 @@ from ledgergate.api.admin import alerts as alert_routes
 from ledgergate.api.admin import budgets, customers, organizations, tags, teams, users
 from ledgergate.api.admin import keys as key_routes
 from ledgergate.api.admin import spend as spend_routes
-from ledgergate.api.errors import install_error_handlers
+from ledgergate.api.errors import ApiError, install_error_handlers
 from ledgergate.api.llm_routes import llm_routes
 from ledgergate.container import Container
 from ledgergate.dashboard.mount import mount_dashboard
+from ledgergate.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ledgergate.upstream.mock_provider import create_mock_provider_app
 
 DEMO_UPSTREAM_PREFIX = "/demo-upstream"
@@ -61,8 +62,17 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
         body = {"status": "healthy", "db": "connected", "version": __version__}
         return Response(orjson.dumps(body), media_type="application/json")
 
+    async def metrics(request: Request) -> Response:
+        container: Container = request.app.state.container
+        if container.config.settings.metrics_require_auth:
+            principal = await container.authenticator.principal(request)
+            if not principal.can_read_all:
+                raise ApiError(403, "only a proxy admin or proxy admin viewer may read metrics", "permission_error")
+        return Response(await container.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
     app.add_route("/health/liveliness", liveliness, methods=["GET"], include_in_schema=False)
     app.add_route("/health/readiness", readiness, methods=["GET"], include_in_schema=False)
+    app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     mount_dashboard(app)
     if demo:
         app.router.routes.append(Mount(DEMO_UPSTREAM_PREFIX, create_mock_provider_app()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -31,8 +32,10 @@ from ledgergate.api.llm_request import (
 from ledgergate.api.refusals import refused_response
 from ledgergate.deployments import Deployment
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.domain.pricing import Usage
 from ledgergate.domain.rate_limits import RateLimited
+from ledgergate.services.metrics import RefusalReason
 from ledgergate.services.request_charging import EntityBlocked, LlmCall, Refusal, RequestCharger, Ticket
 from ledgergate.upstream.anthropic_sse import AnthropicStreamTracker
 from ledgergate.upstream.errors import UpstreamError, openai_error_body
@@ -173,7 +176,12 @@ class LlmEndpoints:
         self, request: Request, parsed: ParsedRequest, dialect: Dialect[Any]
     ) -> tuple[Container, Ticket, dict[str, str]]:
         container = _container(request)
-        principal = await container.authenticator.principal(request)
+        metrics = container.metrics
+        try:
+            principal = await container.authenticator.principal(request)
+        except ApiError:
+            metrics.refused(RefusalReason.UNAUTHORIZED)
+            raise
         deployment = container.router.pick(parsed.model)
         if deployment is None:
             raise ApiError(404, f"model {parsed.model!r} is not configured on this gateway", "not_found_error", "model")
@@ -182,6 +190,7 @@ class LlmEndpoints:
             if reason is not None:
                 raise ApiError(400, reason, "invalid_request_error", "model")
         if not principal.key.allows_model(parsed.model):
+            metrics.refused(RefusalReason.MODEL_NOT_ALLOWED)
             raise ApiError(403, f"this key may not use model {parsed.model!r}", "permission_error", "model")
         call = LlmCall(
             request_id=uuid.uuid4().hex,
@@ -194,10 +203,17 @@ class LlmEndpoints:
             customer_id=parsed.customer_id,
             client_tags=parsed.client_tags,
         )
-        outcome = await container.charger.admit(principal.key, call)
+        try:
+            outcome = await container.charger.admit(principal.key, call)
+        except CounterStoreUnavailable:
+            metrics.refused(RefusalReason.COUNTER_STORE_UNAVAILABLE)
+            raise
         if isinstance(outcome, Refusal | RateLimited):
+            rate_limited = isinstance(outcome, RateLimited)
+            metrics.refused(RefusalReason.RATE_LIMIT_EXCEEDED if rate_limited else RefusalReason.BUDGET_EXCEEDED)
             raise _RefusedError(refused_response(outcome))
         if isinstance(outcome, EntityBlocked):
+            metrics.refused(RefusalReason.BLOCKED)
             raise ApiError(403, outcome.reason, "permission_error")
         headers = {"x-ledgergate-request-id": call.request_id}
         requested = parsed.requested_max_tokens or deployment.max_output_tokens
@@ -233,11 +249,13 @@ class LlmEndpoints:
         protocol = dialect.protocol_headers(request, deployment) if dialect.protocol_headers is not None else None
         settlement = self._settlement(container.charger, ticket)
         try:
+            sent_at = time.perf_counter()
             try:
                 reply = await container.upstream.send(deployment, dialect.path, body, protocol)
             except UpstreamError as exc:
                 await settlement.run(None, RequestStatus.ERROR)
                 return _json(orjson.dumps(exc.to_openai_error()), exc.status_code, headers)
+            container.metrics.upstream_replied(ticket.call.model, sent_at)
             if not reply.is_success:
                 await settlement.run(None, RequestStatus.ERROR)
                 return _json(openai_error_body(reply), reply.status, headers)
@@ -266,6 +284,7 @@ class LlmEndpoints:
         body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, dialect.inject_usage)
         protocol = dialect.protocol_headers(request, deployment) if dialect.protocol_headers is not None else None
         settlement = self._settlement(container.charger, ticket)
+        sent_at = time.perf_counter()
         try:
             upstream = await container.upstream.stream(deployment, dialect.path, body, protocol)
         except UpstreamError as exc:
@@ -274,6 +293,7 @@ class LlmEndpoints:
         except BaseException:
             settlement.start(None, RequestStatus.CANCELLED)
             raise
+        container.metrics.upstream_replied(ticket.call.model, sent_at)
         tracker = dialect.tracker(parsed)
 
         async def events() -> AsyncIterator[bytes]:
