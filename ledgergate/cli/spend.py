@@ -73,3 +73,54 @@ def logs(
                 note(f"more may follow: --page {page + 1}")
 
     show(result, as_json, render)
+
+
+REPORT_GROUPS = ("key", "user", "team", "team_member", "organization", "customer", "tag", "model")
+REPORT_COLUMNS: list[Column] = [
+    ("entity", lambda row: str(row.get("entity_id") or "-")[:40]),
+    ("requests", field("requests")),
+    ("tokens in/out", lambda row: f"{row.get('prompt_tokens', 0)}/{row.get('completion_tokens', 0)}"),
+    ("spend", money("spend")),
+]
+REPORT_DAY_COLUMNS: list[Column] = [("date", field("date")), *REPORT_COLUMNS]
+
+
+@app.command()
+def report(
+    group_by: Annotated[str, typer.Option("--group-by", help=f"What to total by: {', '.join(REPORT_GROUPS)}.")] = "key",
+    start: Annotated[str | None, _filter("--start", "First day (YYYY-MM-DD); default 30 days ago.")] = None,
+    end: Annotated[str | None, _filter("--end", "Last day, inclusive (YYYY-MM-DD); default today.")] = None,
+    for_key: Annotated[str | None, _filter("--for-key", "Only requests made with this key (secret or token).")] = None,
+    team_id: Annotated[str | None, _filter("--team-id", "Only this team's requests.")] = None,
+    tag: Annotated[str | None, _filter("--tag", "Only requests carrying this tag.")] = None,
+    model: Annotated[str | None, _filter("--model", "Only this public model name.")] = None,
+    daily: Annotated[bool, typer.Option("--daily", help="One row per day and entity instead of totals.")] = False,
+    url: UrlOption = DEFAULT_URL,
+    admin_key: KeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Total spend per entity (or model) over a range of days, from the ledger (exact to the nano)."""
+    if group_by not in REPORT_GROUPS:
+        raise typer.BadParameter(f"must be one of {', '.join(REPORT_GROUPS)}", param_hint="--group-by")
+    params = {
+        "group_by": group_by,
+        "start_date": start,
+        "end_date": end,
+        "api_key": for_key,
+        "team_id": team_id,
+        "tag": tag,
+        "model": model,
+    }
+    with admin_client(url, admin_key) as client:
+        result = client.get("/spend/report", params)
+
+    def render(document: dict[str, Any]) -> None:
+        rows = document.get("rows", []) if daily else document.get("entities", [])
+        print_table(rows, REPORT_DAY_COLUMNS if daily else REPORT_COLUMNS, empty="no spend in this range")
+        total = document.get("total") or {}
+        say(
+            f"{document.get('start_date')} .. {document.get('end_date')} ({document.get('timezone')}): "
+            f"{total.get('requests', 0)} request(s), {usd_from_nanos(int(total.get('cost_nanos') or 0))} in total"
+        )
+
+    show(result, as_json, render)

@@ -41,3 +41,26 @@ def test_spend_logs_bad_date_is_the_gateway_400(cli: Cli) -> None:
     result = cli("spend", "logs", "--start", "yesterday")
     assert result.exit_code == 1
     assert "HTTP 400" in result.stderr and "start_date" in result.stderr
+
+
+def test_spend_report_totals_per_key_equal_the_ledger(cli: Cli, gateway: GatewayServer) -> None:
+    """`spend report` totals each key's spend over the range exactly (integer nanos), as table and JSON."""
+    created = json.loads(cli("keys", "create", "--json").stdout)
+    for _ in range(3):
+        _chat(gateway, created["key"])
+    document = json.loads(cli("spend", "report", "--group-by", "key", "--for-key", created["key"], "--json").stdout)
+    (entity,) = document["entities"]
+    assert entity["entity_id"] == created["token"]
+    assert entity["requests"] == 3
+    assert entity["cost_nanos"] == 3 * TOKENS * FLAT_OUTPUT_NANOS_PER_TOKEN
+    table = cli("spend", "report", "--for-key", created["key"])
+    assert table.exit_code == 0, table.output
+    assert "3 request(s), $0.000048 in total" in table.stdout
+    daily = cli("spend", "report", "--for-key", created["key"], "--daily")
+    assert daily.exit_code == 0, daily.output
+
+
+def test_spend_report_unknown_group_is_a_usage_error(cli: Cli) -> None:
+    """--group-by takes only the groups the gateway reports by."""
+    result = cli("spend", "report", "--group-by", "planet")
+    assert result.exit_code == 2
