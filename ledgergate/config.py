@@ -6,7 +6,6 @@ type-checked, and every error names the file, the entry and the rule it broke.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -17,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from ledgergate.config_values import ENV_REFERENCE_PREFIX as ENV_REFERENCE_PREFIX  # re-exported
+from ledgergate.config_values import ConfigError as ConfigError  # re-exported: callers import it from here
+from ledgergate.config_values import Section, expand_env
 from ledgergate.deployments import Deployment
 from ledgergate.domain.alerts import DEFAULT_ALERT_THRESHOLDS, parse_alert_thresholds
 from ledgergate.domain.errors import InvalidInput
@@ -30,7 +32,6 @@ from ledgergate.pricing_catalog import (
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./ledgergate.db"
-ENV_REFERENCE_PREFIX = "os.environ/"
 ENV_OVERRIDES = {
     "master_key": "LEDGERGATE_MASTER_KEY",
     "database_url": "LEDGERGATE_DATABASE_URL",
@@ -70,10 +71,6 @@ DEFAULT_METRICS_LABELS = ("model", "team")
 
 BudgetMode = Literal["standard", "strict"]
 CounterFallback = Literal["fail_closed", "database"]
-
-
-class ConfigError(ValueError):
-    """The config cannot be used; the message names the file, the entry and the rule."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,87 +116,6 @@ class GatewayConfig:
     deployments: tuple[Deployment, ...]
 
 
-class _Section:
-    """Typed reads from one mapping of the config; every error is prefixed with where the value lives."""
-
-    def __init__(self, values: Mapping[str, Any], where: str) -> None:
-        self.values = values
-        self.where = where
-
-    def fail(self, key: str, rule: str) -> ConfigError:
-        return ConfigError(f"{self.where}.{key}: {rule}")
-
-    def text(self, key: str, default: str | None = None) -> str | None:
-        value = self.values.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"must be a non-empty string, got {value!r}")
-        return value.strip()
-
-    def number(self, key: str, default: float | None, *, positive: bool) -> float | None:
-        value = self.values.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(key, f"must be a finite number, got {value!r}")
-        if value < 0 or (positive and value == 0):
-            raise self.fail(key, f"must be {'> 0' if positive else '>= 0'}, got {value!r}")
-        return float(value)
-
-    def positive_int(self, key: str) -> int | None:
-        value = self.values.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise self.fail(key, f"must be a positive integer, got {value!r}")
-        return value
-
-    def count(self, key: str, default: int) -> int:
-        value = self.values.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(key, f"must be an integer >= 0, got {value!r}")
-        return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.values.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self.fail(key, f"must be true or false, got {value!r}")
-        return value
-
-    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
-        value = self.values.get(key, allowed[0])
-        if value not in allowed:
-            raise self.fail(key, f"must be one of {', '.join(allowed)}, got {value!r}")
-        return cast(str, value)
-
-    def mapping(self, key: str) -> Mapping[str, Any]:
-        value = self.values.get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
-        return value
-
-
-def _expand_env(value: Any, where: str, environ: Mapping[str, str]) -> Any:
-    """Replace every ``os.environ/NAME`` string, at any depth, by the variable's value."""
-    if isinstance(value, str) and value.startswith(ENV_REFERENCE_PREFIX):
-        name = value.removeprefix(ENV_REFERENCE_PREFIX).strip()
-        if name not in environ:
-            raise ConfigError(f"{where}: environment variable {name!r} is not set (referenced as {value!r})")
-        return environ[name]
-    if isinstance(value, Mapping):
-        return {key: _expand_env(item, f"{where}.{key}", environ) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(item, f"{where}[{index}]", environ) for index, item in enumerate(value)]
-    return value
-
-
 def normalise_database_url(url: str) -> str:
     """The async SQLAlchemy URL for a PostgreSQL or SQLite URL (drivers: asyncpg, aiosqlite)."""
     scheme, _, rest = url.partition("://")
@@ -219,7 +135,7 @@ def _check_timezone(name: str) -> str:
     return name
 
 
-def _alerting_settings(section: _Section) -> dict[str, Any]:
+def _alerting_settings(section: Section) -> dict[str, Any]:
     """The GatewaySettings fields of ``general_settings.alerting``."""
     fields: dict[str, Any] = {"alerting_webhook_url": section.text("webhook_url")}
     if section.values.get("alert_thresholds") is not None:
@@ -240,7 +156,7 @@ def _alerting_settings(section: _Section) -> dict[str, Any]:
     return fields
 
 
-def _metrics_labels(section: _Section) -> tuple[str, ...]:
+def _metrics_labels(section: Section) -> tuple[str, ...]:
     value = section.values.get("metrics_labels")
     if value is None:
         return DEFAULT_METRICS_LABELS
@@ -253,10 +169,10 @@ def _metrics_labels(section: _Section) -> tuple[str, ...]:
 def _parse_settings(
     general: Mapping[str, Any], litellm_settings: Mapping[str, Any], environ: Mapping[str, str]
 ) -> GatewaySettings:
-    section = _Section(general, "general_settings")
+    section = Section(general, "general_settings")
     # LiteLLM puts the global proxy budget under litellm_settings; general_settings wins when both set it.
     budget_source = general if "max_budget" in general or "budget_duration" in general else litellm_settings
-    budget = _Section(budget_source, "general_settings" if budget_source is general else "litellm_settings")
+    budget = Section(budget_source, "general_settings" if budget_source is general else "litellm_settings")
     overrides = {key: environ.get(variable) or None for key, variable in ENV_OVERRIDES.items()}
     database_url = overrides["database_url"] or section.text("database_url", DEFAULT_DATABASE_URL)
     redis_url = overrides["redis_url"] or section.text("redis_url")
@@ -279,7 +195,7 @@ def _parse_settings(
     alerting = general.get("alerting")
     alerting_fields: dict[str, Any] = {}
     if isinstance(alerting, Mapping):
-        alerting_fields = _alerting_settings(_Section(alerting, "general_settings.alerting"))
+        alerting_fields = _alerting_settings(Section(alerting, "general_settings.alerting"))
     elif alerting is not None:
         extra["alerting"] = alerting  # LiteLLM's `alerting: ["slack"]` list: tolerated, not used
     return GatewaySettings(
@@ -314,7 +230,7 @@ def split_provider(litellm_model: str) -> tuple[str, str]:
     return _split_known_prefix(litellm_model) or (DEFAULT_PROVIDER, litellm_model)
 
 
-def _string_headers(headers: Mapping[str, Any], section: _Section) -> dict[str, str]:
+def _string_headers(headers: Mapping[str, Any], section: Section) -> dict[str, str]:
     for name, value in headers.items():
         if not isinstance(value, str):
             raise section.fail(f"extra_headers.{name}", f"must be a string, got {value!r}")
@@ -329,11 +245,11 @@ def _parse_deployment(raw_entry: Any, index: int, settings: GatewaySettings, env
     if not isinstance(model_name, str) or not model_name.strip():
         raise ConfigError(f"{where}.model_name: must be a non-empty string, got {model_name!r}")
     where = f"model_list[{index}] (model_name {model_name!r})"
-    entry = _expand_env(raw_entry, where, environ)
-    top = _Section(entry, where)
-    params = _Section(top.mapping("litellm_params"), f"{where}.litellm_params")
+    entry = expand_env(raw_entry, where, environ)
+    top = Section(entry, where)
+    params = Section(top.mapping("litellm_params"), f"{where}.litellm_params")
     model_info = top.mapping("model_info")
-    info = _Section(model_info, f"{where}.model_info")
+    info = Section(model_info, f"{where}.model_info")
     litellm_model = params.text("model")
     if litellm_model is None:
         raise params.fail("model", "is required (e.g. openai/gpt-4o)")
@@ -414,9 +330,9 @@ def _read_document(path: Path) -> Mapping[str, Any]:
 
 
 def _build(document: Mapping[str, Any], demo: bool, environ: Mapping[str, str]) -> GatewayConfig:
-    top = _Section(document, "config")
-    general = _expand_env(top.mapping("general_settings"), "general_settings", environ)
-    litellm_settings = _expand_env(top.mapping("litellm_settings"), "litellm_settings", environ)
+    top = Section(document, "config")
+    general = expand_env(top.mapping("general_settings"), "general_settings", environ)
+    litellm_settings = expand_env(top.mapping("litellm_settings"), "litellm_settings", environ)
     settings = _parse_settings(general, litellm_settings, environ)
     model_list = document.get("model_list") or []
     if not isinstance(model_list, list):
