@@ -104,3 +104,20 @@ def wait_http(child: Child, url: str, timeout_s: float = STARTUP_TIMEOUT_S) -> N
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{child.name} did not answer {url} within {timeout_s:.0f} s:\n{child.log_tail()}")
+
+
+SERVICE_COMMANDS = frozenset({"postgres", "redis-server"})
+
+
+def services_cpu_seconds() -> float:
+    """CPU seconds so far of every PostgreSQL and Redis process on the machine (other users' load included)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() in SERVICE_COMMANDS:
+                total += cpu_seconds(int(entry.name))
+        except (OSError, ValueError):
+            continue  # the process ended while we looked
+    return total

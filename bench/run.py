@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Gateway overhead benchmark: non-streaming chat completions, direct to a fake upstream vs through ledgergate.
+"""The benchmark suite: direct to a fake upstream vs ledgergate on SQLite (1 process) vs ledgergate on
+PostgreSQL + Redis (1 and 2 processes), non-streaming and streaming, with governance on.
 
-    bench/run.py            # 3 s warm-up + 10 s per point, concurrency 1, 16, 64
-    bench/run.py --quick    # 1 s + 2 s per point (CI prints it; never fails)
-    bench/run.py --profile  # also records a py-spy profile of the gateway at the highest concurrency
+    bench/run.py            # full matrix: 2 s warm-up + 5 s per point, c 1/16/64/256 (~6 min); writes
+                            # docs/benchmarks.md (between its markers) and bench/results/bench-<stamp>.json
+    bench/run.py --quick    # no warm-up, 1 s per point at c 1/64 (~40 s); prints only; CI runs it, never fails
+    bench/run.py --profile  # also py-spy the SQLite gateway at the top concurrency
 
-Everything runs on 127.0.0.1 in separate processes: the mock upstream (uvicorn), ``ledgergate serve`` on a
-SQLite file in a temp dir, and the load generator (wrk, or bench/loadgen.py when wrk is missing). Prints a
-markdown table and writes bench/results/<stamp>.json (gitignored).
+Everything runs on 127.0.0.1 in separate processes: the mock upstream (uvicorn), the gateway process(es) and
+the load generator (wrk, or bench/loadgen.py without wrk). PostgreSQL + Redis targets need
+postgresql://postgres@127.0.0.1:5432 and redis://127.0.0.1:6379; when either is unreachable they are skipped
+with a note. Each gets a fresh database (dropped afterwards) and a fresh Redis key prefix (deleted).
 """
 
 from __future__ import annotations
@@ -25,224 +28,150 @@ if (VENV_DIR / "bin" / "python").exists() and Path(sys.prefix).resolve() != VENV
 
 import argparse  # noqa: E402 - after the venv re-exec on purpose
 import json  # noqa: E402
-import math  # noqa: E402
 import platform  # noqa: E402
-import resource  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import asdict  # noqa: E402
 from typing import Any  # noqa: E402
 
+import doc  # noqa: E402
+import measure  # noqa: E402
 import procs  # noqa: E402
-import report  # noqa: E402
+import services  # noqa: E402
 import stack  # noqa: E402
-from stack import BODY, KEY_BUDGET, Stack  # noqa: E402
+from measure import Load, Plan  # noqa: E402
 
 PROFILE_RATE_HZ = 250
 NOISY_OTHER_CPU_PCT = 25.0  # % of one core used by unrelated processes during a point
+MODES = (("non-streaming", stack.BODY), ("streaming", stack.STREAM_BODY))
+DEPLOYMENTS = {"sqlite-1": (1, False), "pg-redis-1": (1, True), "pg-redis-2": (2, True)}  # processes, PG+Redis
 
 
-@dataclass(frozen=True)
-class Plan:
-    duration_s: int
-    warmup_s: int
-    concurrencies: tuple[int, ...]
-    generator: str  # "wrk" or "python"
-    profile: bool
-    gateway_command: list[str]
+def _print_point(point: dict[str, Any]) -> None:
+    print(
+        f"  {point['target']:>10} {point['mode']:>13} c={point['concurrency']:<3} {point['rps']:>8,.0f} req/s  "
+        f"p50 {point['p50_ms']:7.2f} ms  p99 {point['p99_ms']:8.2f} ms  "
+        f"CPU/1k {point.get('gateway_cpu_s_per_1000') or 0:.3f} s  other CPU {point['other_cpu_pct']:.0f}%",
+        flush=True,
+    )
 
 
-def _generator_argv(plan: Plan, url: str, concurrency: int, duration_s: int) -> list[str]:
-    if plan.generator == "wrk":
-        # One wrk thread: it keeps 64 connections busy easily and leaves the 2 cores to the servers.
-        return [
-            "wrk",
-            "-t1",
-            f"-c{concurrency}",
-            f"-d{duration_s}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(BENCH_DIR / "post.lua"),
-            url,
-        ]
-    return [
-        sys.executable,
-        str(BENCH_DIR / "loadgen.py"),
-        "--url",
-        url,
-        "--concurrency",
-        str(concurrency),
-        "--duration",
-        str(duration_s),
-    ]
-
-
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # only children already waited for: the generators
-    return usage.ru_utime + usage.ru_stime
-
-
-def _generate(plan: Plan, url: str, token: str, concurrency: int, duration_s: int) -> dict[str, Any]:
-    env = {**os.environ, "BENCH_BODY": BODY, "BENCH_TOKEN": token}
-    argv = _generator_argv(plan, url, concurrency, duration_s)
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration_s + 60, check=False)
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_JSON "):
-            summary: dict[str, Any] = json.loads(line.removeprefix("BENCH_JSON "))
-            return summary
-    raise RuntimeError(f"{argv[0]} printed no summary (exit {done.returncode}): {done.stdout}\n{done.stderr}")
-
-
-def _measure(plan: Plan, bench: Stack, target: str, concurrency: int) -> tuple[dict[str, Any], int]:
-    """Warm up, then one measured run; returns the point and how many 2xx replies the gateway sent."""
-    url = bench.gateway_url if target == "ledgergate" else bench.upstream_url
-    served = 0
-    if plan.warmup_s:
-        warm = _generate(plan, url, bench.token, concurrency, plan.warmup_s)
-        served += warm["requests"] - warm["non_2xx"] if target == "ledgergate" else 0
-    gateway_pid, upstream_pid = bench.gateway.pid, bench.upstream.pid
-    gateway_cpu0, upstream_cpu0 = procs.cpu_seconds(gateway_pid), procs.cpu_seconds(upstream_pid)
-    generator_cpu0, machine_cpu0, wall0 = _children_cpu_s(), procs.machine_busy_cpu_seconds(), time.monotonic()
-    summary = _generate(plan, url, bench.token, concurrency, plan.duration_s)
-    wall_s = time.monotonic() - wall0
-    machine_cpu_s = procs.machine_busy_cpu_seconds() - machine_cpu0
-    gateway_cpu_s = procs.cpu_seconds(gateway_pid) - gateway_cpu0
-    upstream_cpu_s = procs.cpu_seconds(upstream_pid) - upstream_cpu0
-    generator_cpu_s = _children_cpu_s() - generator_cpu0
-    ok = summary["requests"] - summary["non_2xx"]
-    point: dict[str, Any] = {
-        "target": target,
-        "concurrency": concurrency,
-        **summary,
-        "ok_requests": ok,
-        "rps": ok / summary["duration_s"],
-        "wall_s": wall_s,
-        "upstream_cpu_pct": 100 * upstream_cpu_s / wall_s,
-        "generator_cpu_s": generator_cpu_s,
-        "generator_cpu_pct": 100 * generator_cpu_s / wall_s,
-        # Everything else on the machine (other users' jobs, the kernel): high values make req/s unreliable.
-        "other_cpu_pct": 100 * max(0.0, machine_cpu_s - gateway_cpu_s - upstream_cpu_s - generator_cpu_s) / wall_s,
-        **procs.memory_kib(gateway_pid),
-    }
-    if target == "ledgergate":
-        served += ok
-        point["gateway_cpu_s"] = gateway_cpu_s
-        point["gateway_cpu_pct"] = 100 * gateway_cpu_s / wall_s
-        point["gateway_cpu_s_per_1000"] = 1000 * gateway_cpu_s / ok if ok else None
-    return point, served
-
-
-def _profile(plan: Plan, bench: Stack, results_dir: Path, stamp: str) -> tuple[dict[str, Any], int]:
-    """py-spy at the highest concurrency: a flame graph and raw collapsed stacks (for profile_summary.py)."""
+def _profile(plan: Plan, load: Load, results_dir: Path, stamp: str) -> tuple[dict[str, Any], int]:
+    """py-spy at the highest concurrency: raw collapsed stacks for profile_summary.py."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         return {"error": "py-spy is not installed: .venv/bin/pip install py-spy"}, 0
     concurrency = max(plan.concurrencies)
-    files, served = {}, 0
-    for fmt, suffix in (("flamegraph", "svg"), ("raw", "txt")):
-        out = results_dir / f"profile-{stamp}.{suffix}"
-        recorder = subprocess.Popen(
-            [
-                py_spy,
-                "record",
-                "--pid",
-                str(bench.gateway.pid),
-                "--rate",
-                str(PROFILE_RATE_HZ),
-                "--nonblocking",
-                "--duration",
-                str(plan.duration_s),
-                "--format",
-                fmt,
-                "--output",
-                str(out),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        time.sleep(0.5)  # let py-spy attach before the load starts
-        summary = _generate(plan, bench.gateway_url, bench.token, concurrency, plan.duration_s)
-        served += summary["requests"] - summary["non_2xx"]
-        _, err = recorder.communicate(timeout=plan.duration_s + 60)
-        if recorder.returncode != 0:
-            return {"error": f"py-spy failed: {err.decode(errors='replace')[-500:]}"}, served
-        files[fmt] = {"file": str(out), "rps_while_profiled": summary["requests"] / summary["duration_s"]}
-    return {"concurrency": concurrency, "rate_hz": PROFILE_RATE_HZ, **files}, served
+    out = results_dir / f"profile-{stamp}.txt"
+    argv = [py_spy, "record", "--pid", str(load.gateway_pids[0]), "--rate", str(PROFILE_RATE_HZ), "--nonblocking"]
+    argv += ["--duration", str(plan.duration_s), "--format", "raw", "--output", str(out)]
+    recorder = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # let py-spy attach before the load starts
+    summary = measure.generate(plan.generator, load, concurrency, plan.duration_s)
+    _, err = recorder.communicate(timeout=plan.duration_s + 60)
+    served = summary["requests"] - summary["non_2xx"]
+    if recorder.returncode != 0:
+        return {"error": f"py-spy failed: {err.decode(errors='replace')[-500:]}"}, served
+    return {"concurrency": concurrency, "rate_hz": PROFILE_RATE_HZ, "file": str(out)}, served
+
+
+def _bench_deployment(
+    plan: Plan, args: argparse.Namespace, name: str, upstream: procs.Child, upstream_url: str, tmp: Path
+) -> dict[str, Any]:
+    processes, needs_services = DEPLOYMENTS[name]
+    provisioned = services.provision() if needs_services else None
+    result: dict[str, Any] = {"points": [], "ttfb": None, "profile": None}
+    try:
+        command = stack.gateway_command(args.gateway_command)
+        deployment = stack.start_deployment(name, tmp, command, upstream_url, processes, provisioned)
+        served = 2 * processes  # the sanity check: one completion and one stream per process
+        try:
+            for mode, body in MODES:
+                load = Load(name, mode, deployment.urls, body, deployment.token, deployment.pids)
+                for concurrency in plan.concurrencies:
+                    point, ok = measure.measure(plan, load, upstream.pid, concurrency)
+                    result["points"].append(point)
+                    served += ok
+                    _print_point(point)
+            stream_load = Load(name, "streaming", deployment.urls, stack.STREAM_BODY, deployment.token, deployment.pids)
+            result["ttfb"] = measure.ttfb(plan, stream_load)
+            served += result["ttfb"]["served"]
+            if args.profile and name == "sqlite-1":
+                args.results_dir.mkdir(parents=True, exist_ok=True)
+                load = Load(name, "non-streaming", deployment.urls, stack.BODY, deployment.token, deployment.pids)
+                result["profile"], profiled = _profile(plan, load, args.results_dir, args.stamp)
+                served += profiled
+            result["peak_rss_kib"] = [procs.memory_kib(pid)["peak_rss_kib"] for pid in deployment.pids]
+            result["setup"] = deployment.setup
+        finally:
+            deployment.stop()
+        if any(p["non_2xx"] or p["socket_errors"] for p in result["points"]):
+            result["log_tails"] = {g.name: g.log_tail(40) for g in deployment.gateways}  # why the errors
+        if provisioned is None:
+            assert deployment.sqlite_path is not None
+            by_status = stack.sqlite_ledger_summary(deployment.sqlite_path)
+        else:
+            by_status = services.ledger_summary(provisioned)
+        result["ledger"] = {"by_status": by_status, "replies": served}
+    finally:
+        if provisioned is not None:
+            services.release(provisioned)
+    return result
+
+
+def run(plan: Plan, args: argparse.Namespace, targets: list[str]) -> dict[str, Any]:
+    points: list[dict[str, Any]] = []
+    probes: list[dict[str, Any]] = []
+    deployments: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="ledgergate-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        upstream, upstream_url = stack.start_upstream(tmp)
+        try:
+            for mode, body in MODES:
+                load = Load("direct", mode, [upstream_url], body, "none", [])
+                for concurrency in plan.concurrencies:
+                    point, _ = measure.measure(plan, load, upstream.pid, concurrency)
+                    points.append(point)
+                    _print_point(point)
+            probes.append(measure.ttfb(plan, Load("direct", "streaming", [upstream_url], stack.STREAM_BODY, "", [])))
+            for name in targets:
+                result = _bench_deployment(plan, args, name, upstream, upstream_url, tmp)
+                points += result.pop("points")
+                probes.append(result.pop("ttfb"))
+                deployments[name] = result
+        finally:
+            upstream.stop()
+    return {"points": points, "ttfb": probes, "deployments": deployments}
 
 
 def _machine() -> dict[str, Any]:
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    meminfo = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()
     return {
         "cpus": os.cpu_count(),
-        "cpu_model": model,
+        "cpu_model": model or platform.processor(),
+        "memory_gib": round(int(meminfo[1]) / 1024 / 1024, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
-    }
-
-
-def run(plan: Plan, results_dir: Path) -> dict[str, Any]:
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    with tempfile.TemporaryDirectory(prefix="ledgergate-bench-") as tmp_name:
-        bench = stack.start(Path(tmp_name), plan.gateway_command)
-        served, points, profile = 1, [], None  # 1: the sanity-check request
-        try:
-            for target in ("direct", "ledgergate"):
-                for concurrency in plan.concurrencies:
-                    point, ok = _measure(plan, bench, target, concurrency)
-                    points.append(point)
-                    served += ok
-                    print(
-                        f"  {target:>10} c={concurrency:<3} {point['rps']:>8,.0f} req/s  "
-                        f"p50 {point['p50_ms']:.2f} ms  p99 {point['p99_ms']:.2f} ms",
-                        flush=True,
-                    )
-            peak_rss_kib = procs.memory_kib(bench.gateway.pid)["peak_rss_kib"]
-            if plan.profile:
-                results_dir.mkdir(parents=True, exist_ok=True)
-                profile, profiled = _profile(plan, bench, results_dir, stamp)
-                served += profiled
-        finally:
-            bench.gateway.stop()
-            bench.upstream.stop()
-        ledger = stack.ledger_summary(bench.tmp / "bench.db")
-    return {
-        "stamp": stamp,
-        "machine": _machine(),
-        "plan": {
-            "duration_s": plan.duration_s,
-            "warmup_s": plan.warmup_s,
-            "concurrencies": list(plan.concurrencies),
-            "generator": plan.generator,
-            "gateway_command": plan.gateway_command,
-            "body": json.loads(BODY),
-            "key_budget": KEY_BUDGET,
-        },
-        "points": points,
-        "gateway_peak_rss_kib": peak_rss_kib,
-        "ledger": {"by_status": ledger, "gateway_2xx_replies_measured_by_generators": served},
-        "profile": profile,
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
     }
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 s warm-up + 2 s per point; never fails")
-    parser.add_argument("--duration", type=float, help="measured seconds per point (default 10, quick 2)")
-    parser.add_argument("--warmup", type=float, help="warm-up seconds per point (default 3, quick 1)")
-    parser.add_argument("--concurrency", default="1,16,64", help="comma-separated (default 1,16,64)")
+    parser.add_argument("--quick", action="store_true", help="no warm-up, 1 s per point, c 1/64; never fails")
+    parser.add_argument("--duration", type=int, help="measured seconds per point (default 5, quick 1)")
+    parser.add_argument("--warmup", type=int, help="warm-up seconds per point (default 2, quick 0)")
+    parser.add_argument("--concurrency", help="comma-separated (default 1,16,64,256; quick 1,64)")
+    parser.add_argument("--targets", default=",".join(DEPLOYMENTS), help="gateway targets (direct always runs)")
     parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--profile", action="store_true", help="also py-spy the gateway at the top concurrency")
+    parser.add_argument("--profile", action="store_true", help="also py-spy the SQLite gateway")
+    parser.add_argument("--doc", type=Path, default=BENCH_DIR.parent / "docs" / "benchmarks.md")
+    parser.add_argument("--no-doc", action="store_true", help="do not write the doc (--quick never writes it)")
     parser.add_argument(
         "--gateway-command",
         help="serve the gateway with this command instead of `ledgergate` (e.g. a patched build); "
@@ -253,59 +182,69 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def _exit_on_sigterm(signum: int, _frame: Any) -> None:
-    sys.exit(128 + signum)  # SystemExit unwinds the finally blocks, which stop the gateway and the upstream
+    sys.exit(128 + signum)  # SystemExit unwinds the finally blocks, which stop every child and drop the DBs
 
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = _parse_args(argv)
+    args.stamp = time.strftime("%Y%m%dT%H%M%S")
     generator = args.generator
     if generator == "auto":
         generator = "wrk" if shutil.which("wrk") else "python"
-    default_duration, default_warmup = (2, 1) if args.quick else (10, 3)
+    default_concurrency = "1,64" if args.quick else "1,16,64,256"
     plan = Plan(
-        duration_s=max(1, math.ceil(args.duration if args.duration is not None else default_duration)),
-        warmup_s=max(0, math.ceil(args.warmup if args.warmup is not None else default_warmup)),
-        concurrencies=tuple(int(c) for c in args.concurrency.split(",")),
+        duration_s=max(1, args.duration if args.duration is not None else (1 if args.quick else 5)),
+        warmup_s=max(0, args.warmup if args.warmup is not None else (0 if args.quick else 2)),
+        concurrencies=tuple(int(c) for c in (args.concurrency or default_concurrency).split(",")),
         generator=generator,
-        profile=args.profile,
-        gateway_command=stack.gateway_command(args.gateway_command),
+        ttfb_s=1 if args.quick else 3,
     )
+    targets = [t for t in args.targets.split(",") if t]
+    notes = []
+    if any(DEPLOYMENTS[t][1] for t in targets):
+        reason = services.unavailable_reason()
+        if reason:
+            notes.append(f"PostgreSQL + Redis targets skipped: {reason}")
+            targets = [t for t in targets if not DEPLOYMENTS[t][1]]
     print(
         f"ledgergate bench: {plan.warmup_s} s warm-up + {plan.duration_s} s per point, "
-        f"concurrency {list(plan.concurrencies)}, generator {generator}",
+        f"concurrency {list(plan.concurrencies)}, generator {generator}, targets direct + {targets}",
         flush=True,
     )
+    for note in notes:
+        print(f"note: {note}", flush=True)
+    started = time.monotonic()
     try:
-        result = run(plan, args.results_dir)
+        result = run(plan, args, targets)
     except Exception as exc:  # --quick only prints for the record (CI); a full run reports the failure
         print(f"benchmark failed: {type(exc).__name__}: {exc}", flush=True)
         return 0 if args.quick else 1
+    result = {
+        "stamp": args.stamp,
+        "machine": _machine(),
+        "plan": {**asdict(plan), "targets": targets, "quick": args.quick},
+        "governance": stack.GOVERNANCE,
+        "body": json.loads(stack.BODY),
+        "notes": notes,
+        "suite_wall_s": round(time.monotonic() - started, 1),
+        **result,
+    }
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    out = args.results_dir / f"bench-{result['stamp']}{'-quick' if args.quick else ''}.json"
+    out = args.results_dir / f"bench-{args.stamp}{'-quick' if args.quick else ''}.json"
     out.write_text(json.dumps(result, indent=2))
-    machine = result["machine"]
-    print(
-        f"\nmachine: {machine['cpus']} CPUs ({machine['cpu_model']}), Python {machine['python']}; "
-        f"generator {generator}; {plan.duration_s} s per point\n"
-    )
-    print(report.points_table(result["points"]))
     print()
-    print(report.targets_table(result["points"], result["gateway_peak_rss_kib"]))
-    ledger = result["ledger"]
-    print(
-        f"\nledger: {ledger['by_status']} | 2xx replies counted by the generators: "
-        f"{ledger['gateway_2xx_replies_measured_by_generators']}"
-    )
-    if result["profile"]:
-        print(f"profile: {result['profile']}")
+    print(doc.results_markdown(result))
     busiest = max((point.get("other_cpu_pct") or 0.0 for point in result["points"]), default=0.0)
     if busiest > NOISY_OTHER_CPU_PCT:
         print(
-            f"note: other processes used up to {busiest:.0f}% CPU during a point: req/s and latencies are "
+            f"\nnote: other processes used up to {busiest:.0f}% CPU during a point: req/s and latencies are "
             "understated; CPU s / 1k requests is the figure to compare. Rerun on an idle machine."
         )
-    print(f"results: {out}")
+    if not args.quick and not args.no_doc:
+        doc.write(args.doc, result)
+        print(f"doc: {args.doc}")
+    print(f"results: {out} ({result['suite_wall_s']:.0f} s)")
     return 0
 
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,6 +49,7 @@ from ledgergate.upstream.webhook import WebhookSender
 # A Redis that does not answer must turn into 503s quickly, not into requests hanging for its whole outage.
 REDIS_CONNECT_TIMEOUT_S = 1.0
 REDIS_SOCKET_TIMEOUT_S = 2.0
+REDIS_MAX_CONNECTIONS = 512
 # One retry covers a pooled connection that died with a Redis restart; more would only delay the 503.
 REDIS_RETRIES = 1
 # Safety net of the entity cache with several instances: an entry is read again after this long, which bounds
@@ -122,13 +123,18 @@ async def build_container(
     counters: Counters = MemoryCounters(clock)
     coherence = None
     if settings.redis_url:
-        redis = Redis.from_url(
+        # A blocking pool: past its size requests wait for a connection instead of failing (redis-py's default
+        # pool raises at 100 in flight, which turned load into 503s).
+        pool = BlockingConnectionPool.from_url(
             settings.redis_url,
+            max_connections=REDIS_MAX_CONNECTIONS,
+            timeout=REDIS_SOCKET_TIMEOUT_S,
             decode_responses=True,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
             socket_timeout=REDIS_SOCKET_TIMEOUT_S,
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), REDIS_RETRIES),
         )
+        redis = Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
         prefix = redis_key_prefix(settings.redis_key_prefix)
         counters = RedisCounters(redis, clock, prefix=prefix, owns_client=True)
         if settings.counter_fallback == "database":
