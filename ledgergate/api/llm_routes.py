@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -193,7 +193,7 @@ class LlmEndpoints:
             metrics.refused(RefusalReason.MODEL_NOT_ALLOWED)
             raise ApiError(403, f"this key may not use model {parsed.model!r}", "permission_error", "model")
         call = LlmCall(
-            request_id=uuid.uuid4().hex,
+            request_id=os.urandom(16).hex(),  # 128 random bits, without building a UUID object
             route=dialect.route,
             model=parsed.model,
             deployment=deployment,

@@ -7,6 +7,7 @@ spend, so deriving a per-settle previous spend can hide a crossing from all of t
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,6 +89,18 @@ def parse_alert_thresholds(value: object, field: str = "alert_thresholds") -> tu
     return tuple(sorted(fractions))
 
 
+@functools.lru_cache(maxsize=256)
+def _ratio(fraction: float) -> tuple[int, int]:
+    """``fraction`` as the exact decimal it was written as: 0.8 is 4/5, not the binary neighbour."""
+    exact = Fraction(repr(float(fraction)))
+    return exact.numerator, exact.denominator
+
+
+def _threshold_reached(spent_nanos: int, fraction: float, limit_nanos: int) -> bool:
+    numerator, denominator = _ratio(fraction)
+    return spent_nanos > 0 and spent_nanos * denominator >= numerator * limit_nanos
+
+
 def _reached(spent_nanos: int, trigger: Fraction | int) -> bool:
     # No spend reaches nothing: a zero budget refuses every request, it is not "100% used".
     return spent_nanos > 0 and spent_nanos >= trigger
@@ -107,7 +120,7 @@ def reached_crossings(
         Crossing(AlertEvent.THRESHOLD, threshold_key(fraction), float(fraction))
         for fraction in thresholds
         # Exact: 0.8 x 100 nanos is 80, not 80.00000000000001.
-        if _reached(spent_nanos, Fraction(repr(float(fraction))) * limit_nanos)
+        if _threshold_reached(spent_nanos, fraction, limit_nanos)
     ]
     if soft_budget_nanos is not None and _reached(spent_nanos, soft_budget_nanos):
         crossings.append(Crossing(AlertEvent.SOFT_BUDGET, SOFT_BUDGET_THRESHOLD, None))

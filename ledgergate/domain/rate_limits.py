@@ -50,6 +50,7 @@ _UNIT_OF = {
 }
 _UNIT_OF_WINDOW = {window: _UNIT_OF[field] for field, window in _WINDOW_OF.items()}
 RATE_LIMIT_FIELDS = tuple(field.value for field in RateLimitField)
+_FIELDS = tuple(RateLimitField)
 
 
 def unit_of_window(window: str) -> CounterUnit:
@@ -80,7 +81,7 @@ class RateLimits:
     def of(cls, extra: Mapping[str, object]) -> RateLimits:
         """The limits stored in an entity's ``extra``; malformed values (written by hand) are ignored."""
         found: dict[RateLimitField, int] = {}
-        for field in RateLimitField:
+        for field in _FIELDS:
             value = extra.get(field.value)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 found[field] = value
@@ -111,8 +112,10 @@ def rate_lines(
     target: EntityRef, limits: RateLimits, periods: PeriodClock, now_s: float, tokens_bound: int
 ) -> list[RateLine]:
     """The lines of ``target``'s limits for a request admitted at ``now_s`` that uses at most ``tokens_bound``."""
-    found = []
-    for field in RateLimitField:
+    found: list[RateLine] = []
+    if not limits.limits:  # the common case, on every request: no enum iteration
+        return found
+    for field in _FIELDS:
         limit = limits.limits.get(field)
         if limit is None:
             continue
