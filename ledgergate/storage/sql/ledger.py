@@ -16,7 +16,7 @@ from ledgergate.domain.charging import EntityRef
 from ledgergate.domain.ledger import Adjustment, SpendRecord
 from ledgergate.domain.rate_limits import unit_of_window
 from ledgergate.domain.windows import split_window_key
-from ledgergate.storage.sql.sqlite_writer import RollupAdds, SqliteBatchWriter, merge_rollups
+from ledgergate.storage.sql.sqlite_writer import CHARGE_COLUMNS, ChargeRow, RollupAdds, SqliteBatchWriter, merge_rollups
 from ledgergate.storage.sql.tables import (
     ROLLUP_HOUR_S,
     ROLLUP_RECORD_ID,
@@ -114,35 +114,32 @@ class SqlLedger:
                 inserted.discard(record.request_id)
 
     async def _write_batch(self, records: list[SpendRecord]) -> set[str]:
-        """Insert new records and their charges; returns the request ids that were not there before."""
+        """Insert new records with their charges and rollup additions; the request ids not there before.
+
+        Only the record actually written brings its charges and rollups: a duplicate request id (already in the
+        ledger, or earlier in this batch) adds nothing, even if it names other targets.
+        """
         rows = [_record_row(record) for record in records]
-        charges = [
-            {
-                "request_id": record.request_id,
-                "entity_type": target.type.value,
-                "entity_id": target.id,
-                "cost_nanos": record.cost_nanos,
-                "charged_at_us": record.charged_at_us,
-            }
-            for record in records
-            for target in record.targets
-        ]
+        charges = [_charge_rows(record) for record in records]
         rollups = [_rollup_adds(record) for record in records]
         if self._sqlite_writer is not None:
             return await self._sqlite_writer.write(rows, charges, rollups)
         async with self._engine.begin() as connection:
             result = await connection.execute(self._insert_records, rows)
             inserted = {row[0] for row in result.all()}
-            new_charges = [charge for charge in charges if charge["request_id"] in inserted]
-            if new_charges:
-                await connection.execute(self._insert_charges, new_charges)
+            new_charges: list[ChargeRow] = []
             added: RollupAdds = {}
             counted: set[str] = set()
-            for record, adds in zip(records, rollups, strict=True):
-                # A duplicate request id (in the ledger or earlier in this batch) adds nothing.
+            for record, record_charges, adds in zip(records, charges, rollups, strict=True):
+                # RETURNING names each new request id once; the first record carrying it is the one written.
                 if record.request_id in inserted and record.request_id not in counted:
                     counted.add(record.request_id)
+                    new_charges.extend(record_charges)
                     merge_rollups(added, adds)
+            if new_charges:
+                await connection.execute(
+                    self._insert_charges, [dict(zip(CHARGE_COLUMNS, c, strict=True)) for c in new_charges]
+                )
             if added:
                 # Sorted: concurrent instances take the row locks in one order, so they cannot deadlock.
                 await connection.execute(
@@ -260,6 +257,15 @@ async def _rate_sum(connection: AsyncConnection, key: CounterKey, end_s: int, un
         spend_charges.c.charged_at_us < end_s * 1_000_000,
     )
     return int(await connection.scalar(query) or 0)
+
+
+def _charge_rows(record: SpendRecord) -> list[ChargeRow]:
+    # Each target once: the charges table holds one row per target (its primary key).
+    targets = dict.fromkeys((target.type.value, target.id) for target in record.targets)
+    return [
+        (record.request_id, entity_type, entity_id, record.cost_nanos, record.charged_at_us)
+        for entity_type, entity_id in targets
+    ]
 
 
 def _rollup_adds(record: SpendRecord) -> RollupAdds:

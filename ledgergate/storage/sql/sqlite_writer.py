@@ -36,9 +36,10 @@ _INSERT_RECORD = (
     f"INSERT INTO spend_records ({', '.join(_RECORD_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _RECORD_COLUMNS)}) ON CONFLICT DO NOTHING RETURNING request_id"
 )
+CHARGE_COLUMNS = ("request_id", "entity_type", "entity_id", "cost_nanos", "charged_at_us")
+ChargeRow = tuple[str, str, str, int, int]
 _INSERT_CHARGE = (
-    "INSERT INTO spend_charges (request_id, entity_type, entity_id, cost_nanos, charged_at_us) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    f"INSERT INTO spend_charges ({', '.join(CHARGE_COLUMNS)}) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 _ADD_ROLLUP = (
     "INSERT INTO spend_rollups (entity_type, entity_id, model, hour_start_s, cost_nanos, requests, prompt_tokens, "
@@ -55,7 +56,7 @@ RollupAdds = dict[RollupKey, list[int]]
 
 _Job = tuple[
     Sequence[dict[str, Any]],
-    Sequence[dict[str, Any]],
+    Sequence[Sequence[ChargeRow]],
     Sequence[RollupAdds],
     asyncio.Future[set[str]],
     asyncio.AbstractEventLoop,
@@ -80,10 +81,13 @@ class SqliteBatchWriter:
             self._thread = None
 
     async def write(
-        self, records: Sequence[dict[str, Any]], charges: Sequence[dict[str, Any]], rollups: Sequence[RollupAdds]
+        self,
+        records: Sequence[dict[str, Any]],
+        charges: Sequence[Sequence[ChargeRow]],
+        rollups: Sequence[RollupAdds],
     ) -> set[str]:
-        """Insert records (and the charges and rollup additions of the new ones, ``rollups[i]`` of
-        ``records[i]``) in one transaction; the request ids inserted."""
+        """Insert records, and the charges and rollup additions of each one written (``charges[i]`` and
+        ``rollups[i]`` belong to ``records[i]``), in one transaction; the request ids inserted."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[set[str]] = loop.create_future()
         self._jobs.put((records, charges, rollups, future, loop))
@@ -110,26 +114,22 @@ class SqliteBatchWriter:
     def _write(
         connection: sqlite3.Connection,
         records: Sequence[dict[str, Any]],
-        charges: Sequence[dict[str, Any]],
+        charges: Sequence[Sequence[ChargeRow]],
         rollups: Sequence[RollupAdds],
     ) -> set[str]:
         connection.execute("BEGIN IMMEDIATE")
         try:
             inserted: set[str] = set()
+            new_charges: list[ChargeRow] = []
             added: RollupAdds = {}
-            for record, record_rollups in zip(records, rollups, strict=True):
+            for record, record_charges, record_rollups in zip(records, charges, rollups, strict=True):
                 row = connection.execute(_INSERT_RECORD, [record[column] for column in _RECORD_COLUMNS]).fetchone()
-                if row is not None:  # only a record written now adds to the rollups: a duplicate adds nothing
+                # Only a record written now brings charges and rollups: a duplicate adds nothing, whatever it names.
+                if row is not None:
                     inserted.add(row[0])
+                    new_charges.extend(record_charges)
                     merge_rollups(added, record_rollups)
-            connection.executemany(
-                _INSERT_CHARGE,
-                [
-                    (c["request_id"], c["entity_type"], c["entity_id"], c["cost_nanos"], c["charged_at_us"])
-                    for c in charges
-                    if c["request_id"] in inserted
-                ],
-            )
+            connection.executemany(_INSERT_CHARGE, new_charges)
             connection.executemany(_ADD_ROLLUP, [(*key, *sums) for key, sums in sorted(added.items())])
             connection.execute("COMMIT")
         except BaseException:
