@@ -11,26 +11,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import orjson
-
 from ledgergate.domain.pricing import Usage
-from ledgergate.upstream.sse import StreamTracker
+from ledgergate.upstream.sse import ClosingEventTracker
 from ledgergate.upstream.usage import usage_from_anthropic
 
 # The delta fields that carry generated output: text, tool-call JSON, extended thinking.
 _DELTA_TEXT_FIELDS = ("text", "partial_json", "thinking")
 
 
-class AnthropicStreamTracker(StreamTracker):
+class AnthropicStreamTracker(ClosingEventTracker):
     """Fed raw upstream bytes in arbitrary pieces; returns the bytes to forward and records what it saw."""
 
     def __init__(self) -> None:
-        super().__init__(strip_usage_chunk=False, hold_back_done=False)
+        super().__init__()
         self._counts: dict[str, Any] = {}
         self._output_final = False
-        self._withholding = False
-        self._closing = b""
-        self._failed = False
 
     @property
     def usage(self) -> Usage | None:
@@ -41,30 +36,9 @@ class AnthropicStreamTracker(StreamTracker):
             return usage
         return dataclasses.replace(usage, completion_tokens=max(usage.completion_tokens, self.content_chunks))
 
-    @property
-    def closing_event(self) -> bytes:
-        """The withheld ``message_stop`` event (empty if the upstream never sent one)."""
-        return self._closing
-
-    @property
-    def failed(self) -> bool:
-        """The upstream sent an ``error`` event (overloaded, ...) instead of finishing the message."""
-        return self._failed
-
-    def _dispatch(self, out: bytearray) -> None:
-        start = len(out)
-        super()._dispatch(out)
-        if self._withholding:
-            self._withholding = False
-            self._closing = bytes(out[start:])
-            del out[start:]
-
     def _inspect(self, data: bytes) -> bool:
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return True
-        if not isinstance(payload, dict):
+        payload = self._json_object(data)
+        if payload is None:
             return True
         kind = payload.get("type")
         if kind == "content_block_delta":
@@ -78,7 +52,7 @@ class AnthropicStreamTracker(StreamTracker):
             if isinstance(usage, dict) and "output_tokens" in usage:
                 self._output_final = True
         elif kind == "message_stop":
-            self._withholding = True
+            self._withhold()
         elif kind == "error":
             self._failed = True
         return True

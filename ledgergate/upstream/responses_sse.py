@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from ledgergate.upstream.sse import StreamTracker
+from ledgergate.upstream.sse import ClosingEventTracker
 from ledgergate.upstream.usage import usage_from_responses
 
 _TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -20,39 +18,12 @@ _FAILURE_EVENTS = frozenset({"response.failed", "error"})
 _DELTA_SUFFIX = ".delta"
 
 
-class ResponsesStreamTracker(StreamTracker):
+class ResponsesStreamTracker(ClosingEventTracker):
     """Fed raw upstream bytes in arbitrary pieces; returns the bytes to forward and records what it saw."""
 
-    def __init__(self) -> None:
-        super().__init__(strip_usage_chunk=False, hold_back_done=False)
-        self._withholding = False
-        self._closing = b""
-        self._failed = False
-
-    @property
-    def closing_event(self) -> bytes:
-        """The withheld terminal event (empty if the upstream never sent one)."""
-        return self._closing
-
-    @property
-    def failed(self) -> bool:
-        """The response failed (``response.failed`` or an ``error`` event) instead of completing."""
-        return self._failed
-
-    def _dispatch(self, out: bytearray) -> None:
-        start = len(out)
-        super()._dispatch(out)
-        if self._withholding:
-            self._withholding = False
-            self._closing = bytes(out[start:])
-            del out[start:]
-
     def _inspect(self, data: bytes) -> bool:
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return True
-        if not isinstance(payload, dict):
+        payload = self._json_object(data)
+        if payload is None:
             return True
         kind = payload.get("type")
         if not isinstance(kind, str):
@@ -63,7 +34,7 @@ class ResponsesStreamTracker(StreamTracker):
                 self._content_chunks += 1
                 self._content_bytes += len(delta.encode("utf-8", "surrogatepass"))
         elif kind in _TERMINAL_EVENTS:
-            self._withholding = True
+            self._withhold()
             self._record_usage(payload.get("response"))
         if kind in _FAILURE_EVENTS:
             self._failed = True

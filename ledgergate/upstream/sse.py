@@ -147,3 +147,45 @@ class StreamTracker:
                 self._content_bytes += sum(len(piece.encode("utf-8", "surrogatepass")) for piece in pieces)
         usage_only = has_usage and not choices
         return not (self._strip_usage_chunk and usage_only)
+
+
+class ClosingEventTracker(StreamTracker):
+    """A tracker for event streams whose final event (``message_stop``, ``response.completed``) must wait
+    until the charge is durable: ``_withhold()`` during ``_inspect`` keeps the event being dispatched out of the
+    forwarded bytes and in ``closing_event``."""
+
+    def __init__(self) -> None:
+        super().__init__(strip_usage_chunk=False, hold_back_done=False)
+        self._withholding = False
+        self._closing = b""
+        self._failed = False
+
+    @property
+    def closing_event(self) -> bytes:
+        """The withheld final event (empty if the upstream never sent one)."""
+        return self._closing
+
+    @property
+    def failed(self) -> bool:
+        """The upstream reported a failure instead of finishing."""
+        return self._failed
+
+    def _withhold(self) -> None:
+        self._withholding = True
+
+    def _dispatch(self, out: bytearray) -> None:
+        start = len(out)
+        super()._dispatch(out)
+        if self._withholding:
+            self._withholding = False
+            self._closing = bytes(out[start:])
+            del out[start:]
+
+    @staticmethod
+    def _json_object(data: bytes) -> dict[str, Any] | None:
+        """The event's JSON object, or None for anything else (forwarded untouched either way)."""
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None
+        return payload if isinstance(payload, dict) else None
