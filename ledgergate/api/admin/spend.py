@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from ledgergate.api.admin.access import container
@@ -171,16 +171,17 @@ def _bound_us(value: str | None, field: str, tz: ZoneInfo, *, is_end: bool) -> i
     return _epoch_us(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz))
 
 
-def _filter(
-    api_key: str | None,
-    user_id: str | None,
-    team_id: str | None,
-    organization_id: str | None,
-    customer: str | None,
-    tag: str | None,
-    model: str | None,
+async def ledger_filter(
+    api_key: KeyParam = None,
+    user_id: QueryId = None,
+    team_id: QueryId = None,
+    organization_id: QueryId = None,
+    customer: QueryId = None,
+    tag: QueryId = None,
+    model: QueryId = None,
 ) -> dict[str, str | None]:
-    """The ledger filter (``LogFilter`` fields of the storage read side) of the query parameters."""
+    """The ledger filter (``LogFilter`` fields of the storage read side) of the query parameters that
+    ``/spend/logs`` and ``/spend/report`` share."""
     return {
         "key_id": key_id_of(api_key) if api_key else None,
         "user_id": user_id,
@@ -190,6 +191,9 @@ def _filter(
         "tag": tag,
         "model": model,
     }
+
+
+LedgerFilter = Annotated[dict[str, str | None], Depends(ledger_filter)]
 
 
 def log_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -220,13 +224,7 @@ def log_row(row: dict[str, Any]) -> dict[str, Any]:
 async def spend_logs(
     request: Request,
     _: Reader,
-    api_key: KeyParam = None,
-    user_id: QueryId = None,
-    team_id: QueryId = None,
-    organization_id: QueryId = None,
-    customer: QueryId = None,
-    tag: QueryId = None,
-    model: QueryId = None,
+    flt: LedgerFilter,
     start_date: InstantParam = None,
     end_date: InstantParam = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -235,14 +233,14 @@ async def spend_logs(
     """Charged requests, newest first. ``user_id`` is the key's user (team keys included); ``tag`` covers the
     requests charged to the tag."""
     tz = _timezone(request)
-    flt = {
-        **_filter(api_key, user_id, team_id, organization_id, customer, tag, model),
+    query = {
+        **flt,
         "start_us": _bound_us(start_date, "start_date", tz, is_end=False),
         "end_us": _bound_us(end_date, "end_date", tz, is_end=True),
         "offset": (page - 1) * page_size,
         "limit": page_size,
     }
-    rows = await container(request).spend.logs(flt)
+    rows = await container(request).spend.logs(query)
     return [SpendLogRow.model_validate(log_row(row)) for row in rows]
 
 
@@ -264,16 +262,10 @@ def _totals(rows: Sequence[Any]) -> dict[str, Any]:
 async def spend_report(
     request: Request,
     _: Reader,
+    flt: LedgerFilter,
     group_by: ReportGroup = ReportGroup.KEY,
     start_date: DateParam = None,
     end_date: DateParam = None,
-    api_key: KeyParam = None,
-    user_id: QueryId = None,
-    team_id: QueryId = None,
-    organization_id: QueryId = None,
-    customer: QueryId = None,
-    tag: QueryId = None,
-    model: QueryId = None,
 ) -> SpendReport:
     """Spend per day and per ``group_by`` entity (or model) over ``start_date``..``end_date`` (inclusive; default
     the last 30 days), of the records the filters select (the same as ``/spend/logs``). An entity's spend is
@@ -290,7 +282,6 @@ async def spend_report(
             400, f"end_date: a report covers at most {MAX_REPORT_DAYS} days", "invalid_request_error", "end_date"
         )
     bounds = [_day_us(day, tz)[0] for day in days] + [_day_us(last, tz)[1]]
-    flt = _filter(api_key, user_id, team_id, organization_id, customer, tag, model)
     rows = await container(request).spend.report(group_by.value, bounds, flt)
     per_entity: dict[str, list[Any]] = {}
     for row in rows:
