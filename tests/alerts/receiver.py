@@ -7,20 +7,16 @@ every answer slow.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
-import time
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-STARTUP_TIMEOUT_S = 10.0
-SHUTDOWN_TIMEOUT_S = 10.0
+from tests.support.threaded_server import ThreadedServer, bind_loopback
 
 
 class WebhookReceiver:
@@ -31,10 +27,8 @@ class WebhookReceiver:
         self._fail_status = 500
         self.delay_s = 0.0
         self.port = 0
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self.app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
+        self._server = ThreadedServer(self.app, "webhook-receiver", lifespan="off", timeout_graceful_shutdown=1)
 
     @property
     def url(self) -> str:
@@ -70,34 +64,11 @@ class WebhookReceiver:
             self.delay_s = 0.0
 
     def start(self) -> WebhookReceiver:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._socket, self.port = sock, sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", ws="none", timeout_graceful_shutdown=1
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="webhook-receiver", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("webhook receiver failed to start")
-            time.sleep(0.01)
+        self.port = self._server.start(bind_loopback())
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(SHUTDOWN_TIMEOUT_S)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        self._server.stop()
 
     def __enter__(self) -> WebhookReceiver:
         return self.start()

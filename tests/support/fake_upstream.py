@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from typing import Any
 
-import uvicorn
-
 from ledgergate.upstream.mock_provider import create_mock_provider_app
-
-STARTUP_TIMEOUT_S = 10.0
-SHUTDOWN_TIMEOUT_S = 10.0
+from tests.support.threaded_server import ThreadedServer, bind_loopback
 
 
 class FakeUpstream:
@@ -20,9 +13,7 @@ class FakeUpstream:
 
     def __init__(self) -> None:
         self.app = create_mock_provider_app()
-        self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedServer(self.app, "fake-upstream", lifespan="off", timeout_keep_alive=30, backlog=2048)
         self.port = 0
 
     @property
@@ -31,42 +22,11 @@ class FakeUpstream:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeUpstream:
-        # Binding here, before the thread starts, gives a free port with no race and makes it known at once.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_keep_alive=30,
-            backlog=2048,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-upstream", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("fake upstream failed to start")
-            time.sleep(0.01)
+        self.port = self._server.start(bind_loopback())
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(SHUTDOWN_TIMEOUT_S)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        self._server.stop()
 
     def received(self) -> list[dict[str, Any]]:
         """A copy of the requests the fake got (path, headers, json), oldest first."""

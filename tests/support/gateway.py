@@ -7,20 +7,16 @@ on the same SQLite file, which is what a process restart looks like to the ledge
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any, Literal
 
-import uvicorn
 import yaml
 
 from ledgergate.api.app import create_app
 from ledgergate.config import GatewayConfig, load_config
 from ledgergate.container import build_container
+from tests.support.threaded_server import ThreadedServer, bind_loopback
 
-STARTUP_TIMEOUT_S = 15.0
-SHUTDOWN_TIMEOUT_S = 15.0
 MASTER_KEY = "sk-master"
 
 BudgetModeName = Literal["standard", "strict"]
@@ -110,9 +106,7 @@ class GatewayServer:
         self.config_path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         self.config: GatewayConfig = load_config(self.config_path, environ={})
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._server: ThreadedServer | None = None
         self._app: Any = None
 
     @property
@@ -120,57 +114,23 @@ class GatewayServer:
         """The gateway root, e.g. ``http://127.0.0.1:PORT`` (the OpenAI API base is ``base_url + "/v1"``)."""
         return f"http://127.0.0.1:{self.port}"
 
-    def _bind(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            # A restart keeps its port when it can, so clients built before the restart keep working.
-            sock.bind(("127.0.0.1", self.port))
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        return sock
-
     def start(self) -> GatewayServer:
-        if self._thread is not None:
+        if self._server is not None:
             raise RuntimeError("gateway already running")
         config = self.config
         self._app = create_app(lambda: build_container(config))
-        self._socket = self._bind()
-        server_config = uvicorn.Config(
-            self._app,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            ws="none",
-            timeout_keep_alive=30,
-            timeout_graceful_shutdown=5,
-            backlog=2048,
+        self._server = ThreadedServer(
+            self._app, "gateway", lifespan="on", timeout_keep_alive=30, timeout_graceful_shutdown=5, backlog=2048
         )
-        self._server = uvicorn.Server(server_config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="gateway", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("gateway failed to start (see the log above)")
-            time.sleep(0.01)
+        # A restart keeps its port when it can, so clients built before the restart keep working.
+        self.port = self._server.start(bind_loopback(self.port))
         return self
 
     def stop(self) -> None:
         """Graceful stop: uvicorn drains requests, then the lifespan closes the container (ledger flushed)."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(SHUTDOWN_TIMEOUT_S)
-            if self._thread.is_alive():
-                raise RuntimeError("gateway did not stop in time")
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+        server, self._server = self._server, None
+        if server is not None and not server.stop():
+            raise RuntimeError("gateway did not stop in time")
 
     def restart(self) -> GatewayServer:
         """Stop and start a fresh app and container on the same database file."""
