@@ -1,15 +1,17 @@
-"""The ASGI app factory: admin API (FastAPI), LLM routes (plain Starlette), health, demo upstream."""
+"""The ASGI app factory: LLM routes (raw ASGI, dispatched first), admin API (FastAPI), health, demo upstream."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
 from ledgergate import __version__
 from ledgergate.api.admin import alerts as alert_routes
@@ -17,13 +19,34 @@ from ledgergate.api.admin import budgets, customers, organizations, tags, teams,
 from ledgergate.api.admin import keys as key_routes
 from ledgergate.api.admin import spend as spend_routes
 from ledgergate.api.errors import ApiError, install_error_handlers
-from ledgergate.api.llm_routes import llm_routes
+from ledgergate.api.llm_routes import LlmRoutes
 from ledgergate.container import Container
 from ledgergate.dashboard.mount import mount_dashboard
 from ledgergate.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ledgergate.upstream.mock_provider import create_mock_provider_app
 
 DEMO_UPSTREAM_PREFIX = "/demo-upstream"
+
+
+class GatewayApp(FastAPI):
+    """FastAPI for the admin API, dashboard and health; the LLM routes are dispatched before its middleware stack
+    and router are entered (``api/llm_routes.py``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.llm_routes = LlmRoutes(self._running_container)
+
+    def _running_container(self) -> Container:
+        container: Container = self.state.container
+        return container
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handle = self.llm_routes.match(scope)
+            if handle is not None:
+                await handle(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: bool = False) -> FastAPI:
@@ -38,15 +61,13 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
         finally:
             await container.aclose()
 
-    app = FastAPI(title="ledgergate", version=__version__, lifespan=lifespan)
+    app = GatewayApp(title="ledgergate", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(key_routes.router)
     app.include_router(spend_routes.router)
     app.include_router(alert_routes.router)
     for entity_routes in (users, teams, organizations, customers, tags, budgets):
         app.include_router(entity_routes.router)
-    # The LLM routes go first: they are matched on every request, the admin routes rarely.
-    app.router.routes[:0] = llm_routes()
 
     async def liveliness(_: Request) -> Response:
         return Response(orjson.dumps({"status": "healthy"}), media_type="application/json")

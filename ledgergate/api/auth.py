@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from starlette.requests import Request
 
@@ -44,14 +45,18 @@ class Principal:
         return self.role in (Role.PROXY_ADMIN, Role.PROXY_ADMIN_VIEWER)
 
 
-def bearer_secret(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+class HeaderLookup(Protocol):
+    def get(self, key: str, /) -> str | None: ...
+
+
+def bearer_secret(headers: HeaderLookup) -> str | None:
+    header = headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
         return header.strip() or None
-    return request.headers.get("x-api-key") or request.headers.get("api-key")
+    return headers.get("x-api-key") or headers.get("api-key")
 
 
 class Authenticator:
@@ -66,7 +71,10 @@ class Authenticator:
         )
 
     async def principal(self, request: Request) -> Principal:
-        secret = bearer_secret(request)
+        return await self.principal_from_headers(request.headers)
+
+    async def principal_from_headers(self, headers: HeaderLookup) -> Principal:
+        secret = bearer_secret(headers)
         if secret is None:
             raise ApiError(401, "missing API key: send 'Authorization: Bearer sk-...'", "authentication_error")
         if self._master_key and self._master_entity and hmac.compare_digest(secret.encode(), self._master_key.encode()):

@@ -62,25 +62,21 @@ def _field_name(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> Response:
+_DATABASE_FAILURES = (OperationalError, InterfaceError, OSError)
+
+
+def exception_response(exc: Exception) -> Response:
+    """The error response for an exception escaping a route: the admin API's handlers and the LLM routes (which
+    run outside FastAPI's exception middleware) answer alike."""
+    if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.error_type, exc.param)
-
-    @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> Response:
+    if isinstance(exc, ServiceError):
         return error_response(exc.status_code, exc.message, exc.error_type, exc.param)
-
-    @app.exception_handler(InvalidInput)
-    async def _invalid_input(_: Request, exc: InvalidInput) -> Response:
+    if isinstance(exc, InvalidInput):
         return error_response(400, f"{exc.field}: {exc.message}", "invalid_request_error", exc.field)
-
-    @app.exception_handler(EntityConflict)
-    async def _conflict(_: Request, exc: EntityConflict) -> Response:
+    if isinstance(exc, EntityConflict):
         return error_response(409, str(exc), "conflict_error")
-
-    @app.exception_handler(CounterStoreUnavailable)
-    async def _counter_store_unavailable(_: Request, exc: CounterStoreUnavailable) -> Response:
+    if isinstance(exc, CounterStoreUnavailable):
         # Fail closed: without its hold a request is not forwarded, whatever budget it has left.
         log.warning("counter store unavailable: %s", exc)
         return error_response(
@@ -89,16 +85,22 @@ def install_error_handlers(app: FastAPI) -> None:
             "service_unavailable",
             headers={"retry-after": "1"},
         )
-
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    @app.exception_handler(OSError)
-    async def _database_unavailable(_: Request, exc: Exception) -> Response:
+    if isinstance(exc, _DATABASE_FAILURES):
         # Connection-level failures (refused, reset, timed out): the database, not the request, is at fault.
         log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
         return error_response(
             503, "the database is unavailable; retry shortly", "service_unavailable", headers={"retry-after": "1"}
         )
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal error; see the gateway log", "internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def _known(_: Request, exc: Exception) -> Response:
+        return exception_response(exc)
+
+    for known in (ApiError, ServiceError, InvalidInput, EntityConflict, CounterStoreUnavailable, *_DATABASE_FAILURES):
+        app.add_exception_handler(known, _known)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
@@ -115,5 +117,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal error; see the gateway log", "internal_error")
+        return exception_response(exc)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
 
+from ledgergate.api.asgi_io import HttpRequest
 from ledgergate.api.errors import ApiError
 
 
@@ -49,7 +49,7 @@ def _identifier(value: str, field: str) -> str:
     return value
 
 
-def _client_tags(request: Request, payload: dict[str, Any]) -> tuple[str, ...]:
+def _client_tags(request: HttpRequest, payload: dict[str, Any]) -> tuple[str, ...]:
     tags: list[str] = []
     metadata = payload.get("metadata")
     if isinstance(metadata, dict):
@@ -62,9 +62,9 @@ def _client_tags(request: Request, payload: dict[str, Any]) -> tuple[str, ...]:
     return tuple(_identifier(tag, "metadata.tags") for tag in tags)
 
 
-async def _read_object(request: Request) -> tuple[bytes, dict[str, Any], str]:
+def _read_object(request: HttpRequest) -> tuple[bytes, dict[str, Any], str]:
     """The body, its JSON object and its ``model``, or a 400."""
-    body = await request.body()
+    body = request.body
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -81,9 +81,9 @@ def _customer(value: Any, field: str) -> str | None:
     return _identifier(value, field) if isinstance(value, str) and value else None
 
 
-async def parse_llm_request(request: Request) -> ParsedRequest:
+def parse_llm_request(request: HttpRequest) -> ParsedRequest:
     """An OpenAI chat completions or embeddings request."""
-    body, payload, model = await _read_object(request)
+    body, payload, model = _read_object(request)
     stream = payload.get("stream") is True
     n = _positive_int(payload, "n") or 1
     max_completion = _positive_int(payload, "max_completion_tokens")
@@ -105,9 +105,9 @@ async def parse_llm_request(request: Request) -> ParsedRequest:
     )
 
 
-async def parse_messages_request(request: Request) -> ParsedRequest:
+def parse_messages_request(request: HttpRequest) -> ParsedRequest:
     """An Anthropic Messages request: ``max_tokens`` is required there, and the end user is ``metadata.user_id``."""
-    body, payload, model = await _read_object(request)
+    body, payload, model = _read_object(request)
     max_tokens = _positive_int(payload, "max_tokens")
     if max_tokens is None:
         raise ApiError(400, "max_tokens: required, a positive integer", "invalid_request_error", "max_tokens")
@@ -126,9 +126,9 @@ async def parse_messages_request(request: Request) -> ParsedRequest:
     )
 
 
-async def parse_responses_request(request: Request) -> ParsedRequest:
+def parse_responses_request(request: HttpRequest) -> ParsedRequest:
     """An OpenAI Responses request: the output cap is ``max_output_tokens``."""
-    body, payload, model = await _read_object(request)
+    body, payload, model = _read_object(request)
     if payload.get("background") is True:
         # The reply carries no usage (the response runs later and is polled): its cost could not be charged.
         raise ApiError(

@@ -1,184 +1,72 @@
 """The LLM routes (hot path): authenticate, admit with a hold, forward, settle, answer.
 
-Plain Starlette endpoints: no dependency injection or pydantic on the request path. Every route kind (OpenAI
-chat completions, embeddings and responses, Anthropic messages) runs the same admission and charge flow; its
-``Dialect`` says how its requests, replies and streams are read.
+They run as raw ASGI handlers in front of FastAPI (``api/app.py``): no routing table walk, middleware, request
+object, dependency injection or pydantic on the request path. Every route kind runs the same admission and charge
+flow; its ``Dialect`` (``api/dialects.py``) says how its requests, replies and streams are read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from typing import Any, TypeVar
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from ledgergate.api.errors import ApiError, error_response
-from ledgergate.api.llm_request import (
-    ParsedRequest,
-    parse_llm_request,
-    parse_messages_request,
-    parse_responses_request,
-    upstream_body,
+from ledgergate.api.asgi_io import HttpRequest, read_request, send_body, send_stream
+from ledgergate.api.dialects import (
+    ANTHROPIC_MESSAGES,
+    CHAT_COMPLETIONS,
+    EMBEDDINGS,
+    RESPONSES,
+    Dialect,
+    Tracker,
 )
+from ledgergate.api.errors import ApiError, error_response, exception_response
+from ledgergate.api.llm_request import ParsedRequest, upstream_body
 from ledgergate.api.refusals import refused_response
-from ledgergate.deployments import Deployment
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.domain.pricing import Usage
 from ledgergate.domain.rate_limits import RateLimited
 from ledgergate.services.metrics import RefusalReason
 from ledgergate.services.request_charging import EntityBlocked, LlmCall, Refusal, RequestCharger, Ticket
-from ledgergate.upstream.anthropic_sse import AnthropicStreamTracker
 from ledgergate.upstream.errors import UpstreamError, openai_error_body
-from ledgergate.upstream.responses_sse import ResponsesStreamTracker
-from ledgergate.upstream.sse import DONE_EVENT, StreamTracker
-from ledgergate.upstream.usage import (
-    anthropic_output_bytes,
-    anthropic_reply_usage,
-    chat_output_bytes,
-    responses_output_bytes,
-    responses_reply_usage,
-    usage_from_response,
-)
+from ledgergate.upstream.sse import StreamTracker
 
 log = logging.getLogger("ledgergate.llm")
 _T = TypeVar("_T")
-_Tracker = TypeVar("_Tracker", bound=StreamTracker)
 
 if False:  # pragma: no cover - typing only, avoids an import cycle with the container
     from ledgergate.container import Container
 
-
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+_Handler = Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]
 
 
-ANTHROPIC_VERSION = "2023-06-01"  # sent upstream when the client names none
-_FORWARDED_ANTHROPIC_HEADERS = ("anthropic-version", "anthropic-beta")
+class _Refused(Exception):
+    """A request answered before forwarding (refusal, upstream failure): the response to send instead."""
 
-
-@dataclass(frozen=True, slots=True)
-class Dialect(Generic[_Tracker]):
-    """How one route kind's requests, replies and streams are read; the admission and charge flow is shared."""
-
-    route: str  # the ledger's route (``call_type`` in spend logs)
-    path: str  # appended to the deployment's ``api_base``
-    parse: Callable[[Request], Awaitable[ParsedRequest]]
-    reply_usage: Callable[[dict[str, Any]], Usage | None]
-    output_bytes: Callable[[Any], int]  # bounds the output tokens of a reply without usage
-    tracker: Callable[[ParsedRequest], _Tracker]
-    # What the client gets after the charge is durable, and the stream's ledger status.
-    ending: Callable[[_Tracker], tuple[bytes, RequestStatus]]
-    error_event: Callable[[UpstreamError], bytes]  # a failure after the status line went out
-    inject_usage: bool = False  # chat: ask for the usage chunk with ``stream_options``
-    unsupported: Callable[[Deployment], str | None] | None = None  # why a deployment cannot serve this route
-    protocol_headers: Callable[[Request, Deployment], Mapping[str, str]] | None = None  # replace Bearer auth
-
-
-def _openai_error_event(exc: UpstreamError) -> bytes:
-    return b"data: " + orjson.dumps(exc.to_openai_error()) + b"\n\n"
-
-
-def _anthropic_error_event(exc: UpstreamError) -> bytes:
-    error = {"type": "error", "error": {"type": exc.error_type, "message": exc.message}}
-    return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
-
-
-def _responses_error_event(exc: UpstreamError) -> bytes:
-    error = {"type": "error", "code": exc.code, "message": exc.message, "param": exc.param}
-    return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
-
-
-def _closing(tracker: AnthropicStreamTracker | ResponsesStreamTracker) -> tuple[bytes, RequestStatus]:
-    return tracker.closing_event, RequestStatus.ERROR if tracker.failed else RequestStatus.SUCCESS
-
-
-def _needs_anthropic(deployment: Deployment) -> str | None:
-    if deployment.provider == "anthropic":
-        return None
-    return (
-        f"model {deployment.model_name!r} is not an Anthropic-compatible deployment (use /v1/chat/completions for it)"
-    )
-
-
-def _needs_openai(deployment: Deployment) -> str | None:
-    if deployment.provider != "anthropic":
-        return None
-    return (
-        f"model {deployment.model_name!r} is an Anthropic deployment, which has no Responses API "
-        "(use /v1/messages for it)"
-    )
-
-
-def _anthropic_headers(request: Request, deployment: Deployment) -> dict[str, str]:
-    headers = {"anthropic-version": ANTHROPIC_VERSION}
-    for name in _FORWARDED_ANTHROPIC_HEADERS:
-        value = request.headers.get(name)
-        if value:
-            headers[name] = value
-    if deployment.api_key:
-        headers["x-api-key"] = deployment.api_key
-    return headers
-
-
-CHAT_COMPLETIONS: Dialect[StreamTracker] = Dialect(
-    route="chat.completions",
-    path="/chat/completions",
-    parse=parse_llm_request,
-    reply_usage=usage_from_response,
-    output_bytes=chat_output_bytes,
-    tracker=lambda parsed: StreamTracker(strip_usage_chunk=not parsed.client_wants_usage),
-    ending=lambda tracker: (DONE_EVENT, RequestStatus.SUCCESS),
-    error_event=_openai_error_event,
-    inject_usage=True,
-)
-EMBEDDINGS = dataclasses.replace(CHAT_COMPLETIONS, route="embeddings", path="/embeddings", inject_usage=False)
-ANTHROPIC_MESSAGES: Dialect[AnthropicStreamTracker] = Dialect(
-    route="messages",
-    path="/messages",
-    parse=parse_messages_request,
-    reply_usage=anthropic_reply_usage,
-    output_bytes=anthropic_output_bytes,
-    tracker=lambda parsed: AnthropicStreamTracker(),
-    ending=_closing,
-    error_event=_anthropic_error_event,
-    unsupported=_needs_anthropic,
-    protocol_headers=_anthropic_headers,
-)
-RESPONSES: Dialect[ResponsesStreamTracker] = Dialect(
-    route="responses",
-    path="/responses",
-    parse=parse_responses_request,
-    reply_usage=responses_reply_usage,
-    output_bytes=responses_output_bytes,
-    tracker=lambda parsed: ResponsesStreamTracker(),
-    ending=_closing,
-    error_event=_responses_error_event,
-    unsupported=_needs_openai,
-)
+    def __init__(self, response: Response) -> None:
+        super().__init__("answered before forwarding")
+        self.response = response
 
 
 class LlmEndpoints:
-    def __init__(self) -> None:
+    def __init__(self, container: Callable[[], Container]) -> None:
+        self._container = container
         self._background: set[asyncio.Task[Any]] = set()
 
     async def _admit(
-        self, request: Request, parsed: ParsedRequest, dialect: Dialect[Any]
-    ) -> tuple[Container, Ticket, dict[str, str]]:
-        container = _container(request)
+        self, container: Container, request: HttpRequest, parsed: ParsedRequest, dialect: Dialect[Any]
+    ) -> tuple[Ticket, dict[str, str]]:
         metrics = container.metrics
         try:
-            principal = await container.authenticator.principal(request)
+            principal = await container.authenticator.principal_from_headers(request.headers)
         except ApiError:
             metrics.refused(RefusalReason.UNAUTHORIZED)
             raise
@@ -193,7 +81,7 @@ class LlmEndpoints:
             metrics.refused(RefusalReason.MODEL_NOT_ALLOWED)
             raise ApiError(403, f"this key may not use model {parsed.model!r}", "permission_error", "model")
         call = LlmCall(
-            request_id=os.urandom(16).hex(),  # 128 random bits, without building a UUID object
+            request_id=_request_id(),
             route=dialect.route,
             model=parsed.model,
             deployment=deployment,
@@ -211,7 +99,7 @@ class LlmEndpoints:
         if isinstance(outcome, Refusal | RateLimited):
             rate_limited = isinstance(outcome, RateLimited)
             metrics.refused(RefusalReason.RATE_LIMIT_EXCEEDED if rate_limited else RefusalReason.BUDGET_EXCEEDED)
-            raise _RefusedError(refused_response(outcome))
+            raise _Refused(refused_response(outcome))
         if isinstance(outcome, EntityBlocked):
             metrics.refused(RefusalReason.BLOCKED)
             raise ApiError(403, outcome.reason, "permission_error")
@@ -219,7 +107,7 @@ class LlmEndpoints:
         requested = parsed.requested_max_tokens or deployment.max_output_tokens
         if outcome.max_tokens_to_send is not None and outcome.max_tokens_to_send < requested:
             headers["x-ledgergate-max-tokens-clamped"] = str(outcome.max_tokens_to_send)
-        return container, outcome, headers
+        return outcome, headers
 
     def _background_task(self, coroutine: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         """A task the request's cancellation cannot cut short; failures are logged, never dropped."""
@@ -236,14 +124,37 @@ class LlmEndpoints:
     def _settlement(self, charger: RequestCharger, ticket: Ticket) -> _Settlement:
         return _Settlement(lambda usage, status: self._background_task(charger.settle(ticket, usage, status)))
 
-    async def json_call(self, request: Request, dialect: Dialect[Any]) -> Response:
-        try:
-            return await self._forward_json(request, dialect, await dialect.parse(request))
-        except _RefusedError as refused:
-            return refused.response
+    def handler(self, dialect: Dialect[Any], *, streams: bool) -> _Handler:
+        async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+            await self._serve(scope, receive, send, dialect, streams)
 
-    async def _forward_json(self, request: Request, dialect: Dialect[Any], parsed: ParsedRequest) -> Response:
-        container, ticket, headers = await self._admit(request, parsed, dialect)
+        return handle
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, dialect: Dialect[Any], streams: bool) -> None:
+        request = await read_request(scope, receive)
+        if request is None:
+            return  # the client left before its request was complete: nothing was admitted
+        container = self._container()
+        try:
+            parsed = dialect.parse(request)
+            if not (streams and parsed.stream):
+                status, body, headers, content_type = await self._forward_json(container, request, parsed, dialect)
+                await send_body(send, status, body, headers, content_type)
+                return
+            events, headers = await self._open_stream(container, request, parsed, dialect)
+        except _Refused as refused:
+            await refused.response(scope, receive, send)
+            return
+        except Exception as exc:
+            await exception_response(exc)(scope, receive, send)
+            return
+        # Past the status line a failure cannot become an error response: the stream ends without its closing event.
+        await send_stream(receive, send, events, headers)
+
+    async def _forward_json(
+        self, container: Container, request: HttpRequest, parsed: ParsedRequest, dialect: Dialect[Any]
+    ) -> tuple[int, bytes, dict[str, str], bytes]:
+        ticket, headers = await self._admit(container, request, parsed, dialect)
         deployment = ticket.call.deployment
         body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, inject_usage=False)
         protocol = dialect.protocol_headers(request, deployment) if dialect.protocol_headers is not None else None
@@ -254,11 +165,11 @@ class LlmEndpoints:
                 reply = await container.upstream.send(deployment, dialect.path, body, protocol)
             except UpstreamError as exc:
                 await settlement.run(None, RequestStatus.ERROR)
-                return _json(orjson.dumps(exc.to_openai_error()), exc.status_code, headers)
+                return exc.status_code, orjson.dumps(exc.to_openai_error()), headers, b"application/json"
             container.metrics.upstream_replied(ticket.call.model, sent_at)
             if not reply.is_success:
                 await settlement.run(None, RequestStatus.ERROR)
-                return _json(openai_error_body(reply), reply.status, headers)
+                return reply.status, openai_error_body(reply), headers, b"application/json"
             try:
                 obj = orjson.loads(reply.body)
             except orjson.JSONDecodeError:
@@ -268,18 +179,15 @@ class LlmEndpoints:
                 usage = Usage(prompt_tokens=ticket.call.input_tokens_bound, completion_tokens=dialect.output_bytes(obj))
             record = await settlement.run(usage, RequestStatus.SUCCESS)
             headers["x-ledgergate-cost-nanos"] = str(record.cost_nanos)
-            return Response(reply.body, 200, headers=headers, media_type=reply.content_type or "application/json")
+            content_type = (reply.content_type or "application/json").encode("latin-1")
+            return 200, reply.body, headers, content_type
         finally:
             settlement.start(None, RequestStatus.CANCELLED)  # no-op when already settled
 
-    async def stream_call(self, request: Request, dialect: Dialect[_Tracker]) -> Response:
-        try:
-            parsed = await dialect.parse(request)
-            if not parsed.stream:
-                return await self._forward_json(request, dialect, parsed)
-            container, ticket, headers = await self._admit(request, parsed, dialect)
-        except _RefusedError as refused:
-            return refused.response
+    async def _open_stream(
+        self, container: Container, request: HttpRequest, parsed: ParsedRequest, dialect: Dialect[Tracker]
+    ) -> tuple[AsyncGenerator[bytes, None], dict[str, str]]:
+        ticket, headers = await self._admit(container, request, parsed, dialect)
         deployment = ticket.call.deployment
         body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, dialect.inject_usage)
         protocol = dialect.protocol_headers(request, deployment) if dialect.protocol_headers is not None else None
@@ -289,14 +197,15 @@ class LlmEndpoints:
             upstream = await container.upstream.stream(deployment, dialect.path, body, protocol)
         except UpstreamError as exc:
             await settlement.run(None, RequestStatus.ERROR)
-            return _json(orjson.dumps(exc.to_openai_error()), exc.status_code, headers)
+            error = Response(orjson.dumps(exc.to_openai_error()), exc.status_code, headers, "application/json")
+            raise _Refused(error) from exc
         except BaseException:
             settlement.start(None, RequestStatus.CANCELLED)
             raise
         container.metrics.upstream_replied(ticket.call.model, sent_at)
         tracker = dialect.tracker(parsed)
 
-        async def events() -> AsyncIterator[bytes]:
+        async def events() -> AsyncGenerator[bytes, None]:
             try:
                 try:
                     async for chunk in upstream.chunks():
@@ -321,17 +230,30 @@ class LlmEndpoints:
                 settlement.start(_stream_usage(ticket, tracker), RequestStatus.CANCELLED)
                 self._background_task(upstream.aclose())
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+        return events(), headers
 
-    async def models(self, request: Request) -> Response:
-        container = _container(request)
-        principal = await container.authenticator.principal(request)
+    async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = await read_request(scope, receive)
+        if request is None:
+            return
+        container = self._container()
+        try:
+            principal = await container.authenticator.principal_from_headers(request.headers)
+        except Exception as exc:
+            await exception_response(exc)(scope, receive, send)
+            return
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "ledgergate"}
             for name in container.router.model_names
             if principal.key.allows_model(name)
         ]
-        return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+        await send_body(send, 200, orjson.dumps({"object": "list", "data": data}), {})
+
+
+def _request_id() -> str:
+    """32 hex digits: 48 bits of wall-clock milliseconds, then 80 random bits (ordered like a UUIDv7, without building
+    one). Ordered ids append at the end of the ledger's request-id indexes instead of dirtying a random page each."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 def _stream_usage(ticket: Ticket, tracker: StreamTracker) -> Usage:
@@ -358,42 +280,32 @@ class _Settlement:
         return await asyncio.shield(self.start(usage, status))
 
 
-def _json(body: bytes, status: int, headers: dict[str, str]) -> Response:
-    return Response(body, status, headers=headers, media_type="application/json")
+class LlmRoutes:
+    """Path -> (method, handler) for the LLM API, with and without the ``/v1`` prefix."""
+
+    def __init__(self, container: Callable[[], Container]) -> None:
+        endpoints = LlmEndpoints(container)
+        by_path: dict[str, tuple[str, _Handler]] = {
+            "/chat/completions": ("POST", endpoints.handler(CHAT_COMPLETIONS, streams=True)),
+            "/embeddings": ("POST", endpoints.handler(EMBEDDINGS, streams=False)),
+            "/messages": ("POST", endpoints.handler(ANTHROPIC_MESSAGES, streams=True)),
+            "/responses": ("POST", endpoints.handler(RESPONSES, streams=True)),
+            "/models": ("GET", endpoints.models),
+        }
+        self._routes = {**by_path, **{f"/v1{path}": route for path, route in by_path.items()}}
+
+    def match(self, scope: Scope) -> _Handler | None:
+        """The handler for this request, or ``None`` to let the admin app answer."""
+        route = self._routes.get(scope["path"])
+        if route is None:
+            return None
+        method, handle = route
+        return handle if scope["method"] == method else _method_not_allowed(method)
 
 
-class _RefusedError(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__("refused")
-        self.response = response
+def _method_not_allowed(allowed: str) -> _Handler:
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(405, "Method Not Allowed", "invalid_request_error", headers={"allow": allowed})
+        await response(scope, receive, send)
 
-
-def _route(path: str, endpoint: Callable[[Request], Awaitable[Response]], methods: list[str]) -> list[Route]:
-    return [Route(f"/v1{path}", endpoint, methods=methods), Route(path, endpoint, methods=methods)]
-
-
-def llm_routes() -> list[Route]:
-    endpoints = LlmEndpoints()
-
-    async def chat(request: Request) -> Response:
-        return await endpoints.stream_call(request, CHAT_COMPLETIONS)
-
-    async def embeddings(request: Request) -> Response:
-        return await endpoints.json_call(request, EMBEDDINGS)
-
-    async def messages(request: Request) -> Response:
-        return await endpoints.stream_call(request, ANTHROPIC_MESSAGES)
-
-    async def responses(request: Request) -> Response:
-        return await endpoints.stream_call(request, RESPONSES)
-
-    return [
-        *_route("/chat/completions", chat, ["POST"]),
-        *_route("/embeddings", embeddings, ["POST"]),
-        *_route("/messages", messages, ["POST"]),
-        *_route("/responses", responses, ["POST"]),
-        *_route("/models", endpoints.models, ["GET"]),
-    ]
-
-
-__all__ = ["error_response", "llm_routes"]
+    return refuse
