@@ -7,7 +7,7 @@ has to run for a budget to reset.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,10 +36,14 @@ class Duration:
     count: int
     unit: str  # one of s m h d w mo
     text: str  # as written by the admin, aliases resolved ("daily" -> "1d")
+    # Equal for durations with identical periods (``24h`` and ``1d``, ``7d`` and ``1w``, ``60m`` and ``1h``);
+    # computed once, as every admission names it.
+    canonical: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def canonical(self) -> str:
-        """Equal for durations with identical periods (``24h`` and ``1d``, ``7d`` and ``1w``, ``60m`` and ``1h``)."""
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "canonical", self._canonical())
+
+    def _canonical(self) -> str:
         if self.unit in FIXED_UNIT_SECONDS:
             seconds = self.count * FIXED_UNIT_SECONDS[self.unit]
             if seconds == 86_400:

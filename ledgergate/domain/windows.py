@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -30,22 +30,18 @@ class Window:
     duration: Duration | None
     max_budget_nanos: int | None
     model: str | None = None  # set: the window counts and limits only requests for this public model name
+    # Identifies the periods alone (``24h`` and ``1d`` share one), whatever the model.
+    period_key: str = field(init=False, repr=False, compare=False)
+    # Identifies the window's periods and scope; windows with the same key are duplicates. A model window's key
+    # carries its model so that its counter, its adjustments and its ledger sum (which ``split_window_key`` reads
+    # the model back from) are its own. Both are computed once: every admission names them.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def period_key(self) -> str:
-        """Identifies the periods alone (``24h`` and ``1d`` share one), whatever the model."""
-        return self.duration.canonical if self.duration is not None else LIFETIME
-
-    @property
-    def key(self) -> str:
-        """Identifies the window's periods and scope; windows with the same key are duplicates.
-
-        A model window's key carries its model so that its counter, its adjustments and its ledger sum (which
-        ``split_window_key`` reads the model back from) are its own.
-        """
-        if self.model is None:
-            return self.period_key
-        return f"{self.period_key}{MODEL_SEPARATOR}{self.model}"
+    def __post_init__(self) -> None:
+        period_key = self.duration.canonical if self.duration is not None else LIFETIME
+        object.__setattr__(self, "period_key", period_key)
+        key = period_key if self.model is None else f"{period_key}{MODEL_SEPARATOR}{self.model}"
+        object.__setattr__(self, "key", key)
 
     @property
     def label(self) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from ledgergate.domain.admission import CounterKey
+from ledgergate.domain.admission import CounterKey, CounterLine
 from ledgergate.domain.alerts import (
     DEFAULT_ALERT_THRESHOLDS,
     Alert,
@@ -37,6 +37,7 @@ from ledgergate.services.views import iso_time, usd
 
 log = logging.getLogger("ledgergate.alerts")
 
+CHECK_COALESCE_S = 0.05  # alerts may lag a charge by this much; a busy window is checked once per interval
 RESEND_MAX_AGE_S = 86_400  # older undelivered alerts are stale news: left as they are
 RESEND_ROUNDS = 3  # delivery rounds (of max_attempts each) an alert gets in all before it stays failed
 RESEND_BATCH = 100
@@ -154,6 +155,8 @@ class BudgetAlerter:
         # What this instance claimed or saw claimed: a window that stays above a threshold costs no database
         # round trip per request. Lost on restart, which only costs one refused claim per threshold.
         self._seen: dict[tuple[CounterKey, str], int] = {}
+        self._unchecked: dict[CounterKey, tuple[Ticket, CounterLine]] = {}  # charged since the last check
+        self._check_scheduled = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_flight: set[str] = set()  # alert ids this instance is delivering
         self._sweeper: asyncio.Task[None] | None = None
@@ -165,19 +168,41 @@ class BudgetAlerter:
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="budget-alert-resend")
 
     def settled(self, ticket: Ticket, cost_nanos: int) -> None:
-        """Called by the charger once a charge is in the counters; schedules the check and returns."""
-        if cost_nanos > 0 and not self._closing:
-            self._spawn(self.check(ticket))
+        """Called by the charger once a charge is in the counters; schedules the check and returns.
+
+        Checks are coalesced: the windows charged within ``CHECK_COALESCE_S`` are checked once, with their
+        counters as they are then, so a busy window costs one check per interval rather than one per request.
+        """
+        if cost_nanos <= 0 or self._closing:
+            return
+        for line in ticket.lines:
+            if line.limit_nanos is not None:
+                self._unchecked[line.key] = (ticket, line)
+        if self._unchecked and not self._check_scheduled:
+            self._check_scheduled = True
+            self._spawn(self._check_unchecked())
+
+    async def _check_unchecked(self) -> None:
+        try:
+            await asyncio.sleep(CHECK_COALESCE_S)
+        finally:
+            self._check_scheduled = False
+        unchecked, self._unchecked = self._unchecked, {}
+        await self._check_lines(list(unchecked.values()))
 
     async def check(self, ticket: Ticket) -> list[Alert]:
         """Claim (and start sending) every alert the ticket's windows have reached; returns the claimed ones."""
-        lines = [line for line in ticket.lines if line.limit_nanos is not None]
-        if not lines:
+        return await self._check_lines([(ticket, line) for line in ticket.lines if line.limit_nanos is not None])
+
+    async def _check_lines(self, charged: Sequence[tuple[Ticket, CounterLine]]) -> list[Alert]:
+        """``charged``: each window with a ticket that charged it (the key entity of a key window comes from it)."""
+        if not charged:
             return []
+        lines = [line for _, line in charged]
         states = await self._counters.read(lines, self._loader)
         claimed: list[Alert] = []
         budgets: dict[tuple[str, str], _Budget | None] = {}
-        for line, state in zip(lines, states, strict=True):
+        for (ticket, line), state in zip(charged, states, strict=True):
             owner = (line.key.entity_type, line.key.entity_id)
             if owner not in budgets:
                 budgets[owner] = await self._budget_of(ticket, line.key)

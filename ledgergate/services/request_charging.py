@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ledgergate.deployments import Deployment
 from ledgergate.domain.admission import Admitted, BudgetMode, CounterKey, CounterLine, LineState
@@ -23,6 +23,7 @@ from ledgergate.domain.windows import PeriodClock, Window, epoch_us
 from ledgergate.services.directory import Directory
 
 log = logging.getLogger("ledgergate.charging")
+_RATE_LIMITS_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ class RequestCharger:
         self._global_windows = global_windows
         self.observer: SettleObserver | None = None  # the budget alerter
         self.spend_observer: SpendObserver | None = None  # the metrics
+        self._rate_limits_cache: dict[int, tuple[Mapping[str, Any], RateLimits]] = {}
 
     async def parties_of(self, key: Entity, call: LlmCall) -> RequestParties:
         team = await self._directory.get(EntityType.TEAM, key.team_id) if key.team_id else None
@@ -282,9 +284,22 @@ class RequestCharger:
 
     async def rate_limits(self, entity: Entity) -> RateLimits:
         """The entity's rate limits: its own, and its shared budget object's where it sets none of its own."""
-        own = RateLimits.of(entity.extra)
+        own = self._rate_limits_of(entity.extra)
         budget = await self._directory.get(EntityType.BUDGET, entity.budget_id) if entity.budget_id else None
-        return own.over(RateLimits.of(budget.extra)) if budget is not None else own
+        return own.over(self._rate_limits_of(budget.extra)) if budget is not None else own
+
+    def _rate_limits_of(self, extra: Mapping[str, Any]) -> RateLimits:
+        """``RateLimits.of(extra)``, remembered per ``extra`` object: cached entities keep theirs, so admission
+        reads each entity's limits once rather than on every request. The cache holds ``extra`` itself, so its
+        ``id`` cannot be reused while it is remembered."""
+        cached = self._rate_limits_cache.get(id(extra))
+        if cached is not None and cached[0] is extra:
+            return cached[1]
+        if len(self._rate_limits_cache) >= _RATE_LIMITS_CACHE_SIZE:
+            self._rate_limits_cache.clear()
+        limits = RateLimits.of(extra)
+        self._rate_limits_cache[id(extra)] = (extra, limits)
+        return limits
 
     async def rate_states(self, entity: Entity) -> list[tuple[RateLine, LineState]]:
         """Each rate limit of the entity with its current (spent, held), for views."""
