@@ -4,9 +4,12 @@
     bench/upstream_clients.py [--duration 5] [--concurrency 1,16,64]
 
 Starts the mock upstream in its own process (as run.py does) and, in this process on uvloop, drives a
-closed loop of non-streaming chat completion POSTs through each client that is importable: httpx (what
-ledgergate uses), httpx2 (its fork, if installed) and aiohttp. Reports req/s and this process's CPU
-microseconds per request, which is what the client would add to the gateway's own CPU per request.
+closed loop of non-streaming chat completion POSTs through each client that is importable: httpx, httpx2 (its
+fork, if installed), aiohttp, and ledgergate's own UpstreamClient (its lean HTTP/1.1 client, what the gateway
+uses for direct connections). Reports req/s and this process's CPU microseconds per request, which is what the
+client would add to the gateway's own CPU per request.
+
+    bench/upstream_clients.py --clients ledgergate,aiohttp   # only these
 """
 
 from __future__ import annotations
@@ -64,6 +67,38 @@ async def _aiohttp(stack: AsyncExitStack, url: str) -> Post:
     return post
 
 
+async def _ledgergate(stack: AsyncExitStack, url: str) -> Post:
+    from ledgergate.deployments import Deployment
+    from ledgergate.domain.pricing import TokenPrices
+    from ledgergate.upstream.client import UpstreamClient
+
+    api_base, path = url.rsplit("/chat/completions", 1)[0], "/chat/completions"
+    deployment = Deployment(
+        model_name="bench-model",
+        provider="openai",
+        upstream_model="bench-model",
+        api_base=api_base,
+        api_key="sk-upstream-unused",
+        prices=TokenPrices(input_nanos_per_mtok=1, output_nanos_per_mtok=1),
+        max_output_tokens=16,
+        timeout_s=30.0,
+    )
+    client = await stack.enter_async_context(UpstreamClient(connect_timeout_s=10.0))
+
+    async def post() -> bytes:
+        return (await client.send(deployment, path, BODY)).body
+
+    return post
+
+
+CLIENTS: dict[str, Callable[[AsyncExitStack, str], Awaitable[Post]]] = {
+    "httpx": lambda stack, url: _httpx_like(stack, "httpx", url),
+    "httpx2": lambda stack, url: _httpx_like(stack, "httpx2", url),
+    "aiohttp": _aiohttp,
+    "ledgergate": _ledgergate,
+}
+
+
 async def _drive(post: Post, concurrency: int, duration_s: float) -> dict[str, float]:
     count = 0
 
@@ -81,13 +116,15 @@ async def _drive(post: Post, concurrency: int, duration_s: float) -> dict[str, f
     return {"rps": count / wall_s, "cpu_us_per_request": 1e6 * cpu_s / count, "cpu_pct": 100 * cpu_s / wall_s}
 
 
-async def _measure(url: str, concurrencies: list[int], duration_s: float) -> list[tuple[str, int, dict[str, float]]]:
-    clients = [name for name in ("httpx", "httpx2", "aiohttp") if importlib.util.find_spec(name) is not None]
+async def _measure(
+    url: str, names: list[str], concurrencies: list[int], duration_s: float
+) -> list[tuple[str, int, dict[str, float]]]:
+    clients = [name for name in names if name == "ledgergate" or importlib.util.find_spec(name) is not None]
     rows = []
     for name in clients:
         for concurrency in concurrencies:
             async with AsyncExitStack() as stack:
-                post = await (_aiohttp(stack, url) if name == "aiohttp" else _httpx_like(stack, name, url))
+                post = await CLIENTS[name](stack, url)
                 rows.append((name, concurrency, await _drive(post, concurrency, duration_s)))
     return rows
 
@@ -96,6 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--clients", default=",".join(CLIENTS), help=f"comma-separated, of {', '.join(CLIENTS)}")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ledgergate-clients-") as tmp:
         port = procs.free_port()
@@ -106,7 +144,8 @@ def main() -> None:
             procs.wait_http(upstream, f"http://127.0.0.1:{port}/v1/models")
             url = f"http://127.0.0.1:{port}/v1/chat/completions"
             concurrencies = [int(c) for c in args.concurrency.split(",")]
-            rows = uvloop.run(_measure(url, concurrencies, args.duration))
+            names = [name for name in args.clients.split(",") if name in CLIENTS]
+            rows = uvloop.run(_measure(url, names, concurrencies, args.duration))
         finally:
             upstream.stop()
     print("| client | conc. | req/s | client CPU us / request | client CPU % |")

@@ -1,4 +1,8 @@
-"""One pooled HTTP client for every upstream call, translating transport failures into ``UpstreamError``s."""
+"""One pooled HTTP client for every upstream call, translating transport failures into ``UpstreamError``s.
+
+Direct connections use the lean keep-alive HTTP/1.1 client of ``http1`` (a fraction of aiohttp's CPU per
+request); deployments the environment routes through a proxy use aiohttp, which speaks to proxies.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,9 @@ from multidict import CIMultiDict
 
 from ledgergate.deployments import Deployment
 from ledgergate.upstream.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout, UpstreamUnavailable
+from ledgergate.upstream.http1 import Http1Error, Reply
+from ledgergate.upstream.http1_pool import Http1Pool
+from ledgergate.upstream.request_head import USER_AGENT, Route, request_bytes
 
 # Sized for a gateway holding many slow streaming completions open at once; keepalive avoids a TLS
 # handshake per request to the same provider.
@@ -24,7 +31,8 @@ DNS_CACHE_TTL_S = 60
 # httpx (h11) accepted header blocks up to 100 KiB; aiohttp's default 8 KiB per header line would turn a
 # provider's oversized cookie or trace header into a 502.
 MAX_HEADER_LINE_BYTES = 65536
-USER_AGENT = "ledgergate"
+# Encoded request heads kept per (deployment, path); a config reload's new deployments replace the old.
+MAX_CACHED_ROUTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +58,9 @@ def _translate(exc: Exception, deployment: Deployment) -> UpstreamError:
 
 
 # ClientError covers refused/reset connections, DNS failures, malformed replies, truncated bodies and
-# invalid URLs (a misconfigured ``api_base``).
-_TRANSPORT_FAILURES = (aiohttp.ClientError, TimeoutError)
+# invalid URLs (a misconfigured ``api_base``); OSError the same for the http1 client (refused, reset, DNS,
+# TLS), Http1Error its malformed or cut-off replies and unusable URLs.
+_TRANSPORT_FAILURES = (aiohttp.ClientError, TimeoutError, OSError, Http1Error, UnicodeError)
 
 
 def _proxy_from_environment(proxies: dict[str, str], url: str) -> str | None:
@@ -72,7 +81,7 @@ def _proxy_from_environment(proxies: dict[str, str], url: str) -> str | None:
 class UpstreamStream:
     """An open streaming reply with a 2xx status; the caller must ``aclose()`` it (or use ``async with``)."""
 
-    def __init__(self, response: aiohttp.ClientResponse, deployment: Deployment) -> None:
+    def __init__(self, response: Reply | aiohttp.ClientResponse, deployment: Deployment) -> None:
         self._response = response
         self._deployment = deployment
 
@@ -82,12 +91,19 @@ class UpstreamStream:
 
     @property
     def content_type(self) -> str:
+        if isinstance(self._response, Reply):
+            return self._response.content_type
         return self._response.headers.get("content-type", "")
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body bytes as they arrive (content-decoded); transport failures surface as ``UpstreamError``."""
+        response = self._response
         try:
-            async for chunk in self._response.content.iter_any():
+            if isinstance(response, Reply):
+                while chunk := await response.next_chunk():
+                    yield chunk
+                return
+            async for chunk in response.content.iter_any():
                 if chunk:
                     yield chunk
         except _TRANSPORT_FAILURES as exc:
@@ -95,6 +111,9 @@ class UpstreamStream:
 
     async def aclose(self) -> None:
         # A fully read reply returns its connection to the pool; a partly read one closes it.
+        if isinstance(self._response, Reply):
+            self._response.close()
+            return
         self._response.release()
         await self._response.wait_for_close()
 
@@ -113,16 +132,25 @@ class UpstreamStream:
 class UpstreamClient:
     """Sends OpenAI-style JSON requests to deployments over one shared connection pool.
 
-    The aiohttp session is opened on first use, inside the running event loop it then belongs to.
+    Pools are opened on first use, inside the running event loop they then belong to.
     """
 
     def __init__(self, *, connect_timeout_s: float = 10.0) -> None:
         self._connect_timeout_s = connect_timeout_s
+        self._pool: Http1Pool | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._env_proxies = urllib.request.getproxies()
         self._proxies: dict[str, str | None] = {}
+        self._routes: dict[tuple[int, str], Route] = {}
+
+    def _open_pool(self) -> Http1Pool:
+        if self._closed:
+            raise RuntimeError("UpstreamClient is closed")
+        # No per-origin limit: one provider may use the whole pool.
+        self._pool = Http1Pool(max_connections=MAX_CONNECTIONS, keepalive_expiry_s=KEEPALIVE_EXPIRY_S)
+        return self._pool
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -168,6 +196,18 @@ class UpstreamClient:
             self._proxies[api_base] = _proxy_from_environment(self._env_proxies, api_base)
         return self._proxies[api_base]
 
+    def _route(self, deployment: Deployment, path: str) -> Route:
+        # Deployments are unhashable (extra_headers is a dict); the route holds its deployment, so the id
+        # cannot be reused by another one while cached, and the identity check catches a stale entry.
+        key = (id(deployment), path)
+        route = self._routes.get(key)
+        if route is None or route.deployment is not deployment:
+            route = Route(deployment, path, self._proxy(deployment.api_base))
+            if len(self._routes) >= MAX_CACHED_ROUTES:
+                self._routes.clear()
+            self._routes[key] = route
+        return route
+
     @staticmethod
     def _headers(deployment: Deployment, protocol_headers: Mapping[str, str] | None) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
@@ -183,8 +223,8 @@ class UpstreamClient:
             headers[name] = value
         return headers
 
-    async def _post(
-        self, deployment: Deployment, path: str, body: bytes, protocol_headers: Mapping[str, str] | None
+    async def _post_via_proxy(
+        self, deployment: Deployment, path: str, body: bytes, protocol_headers: Mapping[str, str] | None, proxy: str
     ) -> aiohttp.ClientResponse:
         session = self._session or self._open_session()
         return await session.post(
@@ -193,8 +233,33 @@ class UpstreamClient:
             headers=self._headers(deployment, protocol_headers),
             timeout=self._timeout(deployment),
             allow_redirects=False,
-            proxy=self._proxy(deployment.api_base),
+            proxy=proxy,
         )
+
+    async def _post(
+        self,
+        deployment: Deployment,
+        path: str,
+        body: bytes,
+        protocol_headers: Mapping[str, str] | None,
+        streaming: bool,
+    ) -> Reply | aiohttp.ClientResponse:
+        """The reply once its head is in (``streaming``) or once it is complete; not retried, ever."""
+        if self._closed:
+            raise RuntimeError("UpstreamClient is closed")
+        route = self._route(deployment, path)
+        if route.proxy is not None:
+            return await self._post_via_proxy(deployment, path, body, protocol_headers, route.proxy)
+        request = request_bytes(route.head_for(protocol_headers), body)
+        pool = self._pool or self._open_pool()
+        conn = await pool.acquire(route.origin, self._connect_timeout_s)
+        reply = conn.send(request, streaming, deployment.timeout_s)
+        try:
+            await (reply.wait_head() if streaming else reply.read())
+        except BaseException:
+            reply.close()
+            raise
+        return reply
 
     async def send(
         self, deployment: Deployment, path: str, body: bytes, protocol_headers: Mapping[str, str] | None = None
@@ -205,7 +270,9 @@ class UpstreamClient:
         ``extra_headers`` still go last.
         """
         try:
-            response = await self._post(deployment, path, body, protocol_headers)
+            response = await self._post(deployment, path, body, protocol_headers, False)
+            if isinstance(response, Reply):
+                return UpstreamReply(response.status, response.body, response.content_type)
             async with response:
                 reply_body = await response.read()
         except _TRANSPORT_FAILURES as exc:
@@ -221,22 +288,31 @@ class UpstreamClient:
     ) -> UpstreamStream:
         """Open a streaming POST; a non-2xx reply is read whole and raised as ``UpstreamHTTPError``."""
         try:
-            response = await self._post(deployment, path, body, protocol_headers)
+            response = await self._post(deployment, path, body, protocol_headers, True)
         except _TRANSPORT_FAILURES as exc:
             raise _translate(exc, deployment) from exc
         if 200 <= response.status < 300:
             return UpstreamStream(response, deployment)
         try:
-            async with response:
-                error_body = await response.read()
+            if isinstance(response, Reply):
+                try:
+                    error_body = await response.read()
+                finally:
+                    response.close()
+            else:
+                async with response:
+                    error_body = await response.read()
         except _TRANSPORT_FAILURES as exc:
             raise _translate(exc, deployment) from exc
         raise UpstreamHTTPError(response.status, error_body)
 
     async def aclose(self) -> None:
-        """Close the pool; returns once every pooled and in-use connection is closed. Idempotent."""
+        """Close the pools; returns once every pooled and in-use connection is closed. Idempotent."""
         self._closed = True
+        pool, self._pool = self._pool, None
         session, self._session = self._session, None
+        if pool is not None:
+            await pool.aclose()
         if session is not None:
             await session.close()
 
