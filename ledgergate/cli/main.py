@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -62,6 +63,14 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 4000,
     demo: Annotated[bool, typer.Option("--demo", help="serve a built-in mock model (works offline)")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="worker processes sharing the port; more than 1 needs redis_url and a PostgreSQL database_url",
+        ),
+    ] = 1,
 ) -> None:
     """Run the gateway."""
     import uvicorn
@@ -80,15 +89,31 @@ def serve(
             console.print(f"demo master key: [bold]{master_key}[/bold]")
     loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     demo_base_url = f"http://{loopback}:{port}{DEMO_UPSTREAM_PREFIX}/v1" if demo else None
+    settings = gateway_config.settings
+    if workers > 1 and (settings.redis_url is None or not settings.database_url.startswith("postgresql")):
+        # In-process counters and the one SQLite writer cannot be shared between processes (docs/benchmarks.md).
+        console.print(
+            f"[red]--workers {workers} needs redis_url and a PostgreSQL database_url: budget counters must be "
+            "shared by every process (the SQLite setup runs as one process)[/red]"
+        )
+        raise typer.Exit(2)
+    console.print(f"ledgergate listening on http://{host}:{port} (database: {settings.database_url})")
+    options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools", "log_level": "warning"}
+    if workers > 1:
+        from ledgergate.cli import worker_app
+
+        os.environ[worker_app.CONFIG_PATH_ENV] = str(config) if config is not None else ""
+        os.environ[worker_app.DEMO_BASE_URL_ENV] = demo_base_url or ""
+        if demo and settings.master_key:
+            os.environ["LEDGERGATE_MASTER_KEY"] = settings.master_key  # the key printed above, in every worker
+        factory_path = "ledgergate.cli.worker_app:app_from_environment"
+        uvicorn.run(factory_path, factory=True, workers=workers, access_log=False, **options)  # type: ignore[arg-type]
+        return
 
     async def factory():  # type: ignore[no-untyped-def]
         return await build_container(gateway_config, demo_base_url=demo_base_url)
 
-    application = create_app(factory, demo=demo)
-    console.print(f"ledgergate listening on http://{host}:{port} (database: {gateway_config.settings.database_url})")
-    uvicorn.run(
-        application, host=host, port=port, loop="uvloop", http="httptools", log_level="warning", access_log=False
-    )
+    uvicorn.run(create_app(factory, demo=demo), access_log=False, **options)  # type: ignore[arg-type]
 
 
 @app.command("config-check", hidden=True)

@@ -83,8 +83,9 @@ def cluster_config(upstream_base_url: str, database: str, prefix_name: str, hold
 class GatewayProcess:
     """``ledgergate serve --config <file> --port <port>`` as a child process; output goes to ``<name>.log``."""
 
-    def __init__(self, name: str, workdir: Path, document: dict[str, Any]) -> None:
+    def __init__(self, name: str, workdir: Path, document: dict[str, Any], *extra_args: str) -> None:
         self.name = name
+        self.extra_args = extra_args  # more ``serve`` options, e.g. ``--workers 2``
         self.config_path = workdir / f"{name}.yaml"
         self.config_path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         self.log_path = workdir / f"{name}.log"
@@ -111,7 +112,7 @@ class GatewayProcess:
         command = [sys.executable, "-m", "ledgergate.cli.main", "serve", "--config", str(self.config_path)]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [*command, "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT, env=env
+                [*command, "--port", str(self.port), *self.extra_args], stdout=log, stderr=subprocess.STDOUT, env=env
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         with httpx.Client(timeout=1.0) as client:
@@ -151,6 +152,10 @@ class GatewayProcess:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def pause(self) -> None:
         if self._process is not None:
