@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import random
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any, TypeVar
@@ -252,8 +252,10 @@ class LlmEndpoints:
 
 def _request_id() -> str:
     """32 hex digits: 48 bits of wall-clock milliseconds, then 80 random bits (ordered like a UUIDv7, without building
-    one). Ordered ids append at the end of the ledger's request-id indexes instead of dirtying a random page each."""
-    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+    one). Ordered ids append at the end of the ledger's request-id indexes instead of dirtying a random page each.
+    The random part only has to be unique, not secret: no system call for it (``random`` is reseeded in forked
+    workers)."""
+    return f"{time.time_ns() // 1_000_000:012x}{random.getrandbits(80):020x}"
 
 
 def _stream_usage(ticket: Ticket, tracker: StreamTracker) -> Usage:

@@ -98,7 +98,17 @@ def serve(
         )
         raise typer.Exit(2)
     console.print(f"ledgergate listening on http://{host}:{port} (database: {settings.database_url})")
-    options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools", "log_level": "warning"}
+    # No proxy-headers middleware (nothing reads the client address) and no "server: uvicorn" header: both cost
+    # work on every request.
+    options = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "warning",
+        "proxy_headers": False,
+        "server_header": False,
+    }
     if workers > 1:
         from ledgergate.cli import worker_app
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -54,15 +53,12 @@ class RequestParties:
 
 def request_tags(parties: RequestParties) -> tuple[str, ...]:
     """The key's and the team's tags always; the client's only where allowed. Order kept, duplicates dropped."""
-    client = parties.client_tags if parties.allow_client_tags else ()
-    return tuple(dict.fromkeys(_clean(parties.key_tags, parties.team_tags, client)))
-
-
-def _clean(*groups: Iterable[str]) -> Iterable[str]:
-    for group in groups:
-        for tag in group:
-            if tag:
-                yield tag
+    tags = parties.key_tags + parties.team_tags
+    if parties.allow_client_tags:
+        tags += parties.client_tags
+    if not tags:
+        return ()
+    return tuple(dict.fromkeys(tag for tag in tags if tag))
 
 
 def charge_targets(parties: RequestParties) -> tuple[EntityRef, ...]:
