@@ -5,13 +5,11 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import orjson
 import pytest
 
-from ledgergate.deployments import Deployment
-from ledgergate.domain.pricing import TokenPrices, Usage
+from ledgergate.domain.pricing import Usage
 from ledgergate.upstream.client import UpstreamClient
 from ledgergate.upstream.errors import (
     UpstreamHTTPError,
@@ -22,6 +20,7 @@ from ledgergate.upstream.errors import (
 from ledgergate.upstream.sse import StreamTracker
 from ledgergate.upstream.usage import usage_from_response
 from tests.support.fake_upstream import FakeUpstream
+from tests.upstream.deployments import deployment_at
 
 CHAT = orjson.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content": "one two three"}]})
 
@@ -29,20 +28,6 @@ CHAT = orjson.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content
 def _stream_body(**extra: object) -> bytes:
     body = {"model": "mock-gpt", "messages": [{"role": "user", "content": "one two three"}], "stream": True}
     return orjson.dumps({**body, **extra})
-
-
-def _deployment(api_base: str, **changes: object) -> Deployment:
-    base = Deployment(
-        model_name="gpt-test",
-        provider="openai",
-        upstream_model="mock-gpt",
-        api_base=api_base,
-        api_key="sk-upstream",
-        prices=TokenPrices(input_nanos_per_mtok=1, output_nanos_per_mtok=1),
-        max_output_tokens=16,
-        timeout_s=5.0,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def _closed_port_base() -> str:
@@ -63,7 +48,7 @@ async def test_client_send_returns_reply_and_sends_auth_and_extra_headers(
 ) -> None:
     """A 2xx reply comes back whole; bearer key, JSON content type and extra headers reach the upstream."""
     fake_upstream.reset()
-    deployment = _deployment(fake_upstream.base_url, extra_headers={"x-team": "blue"})
+    deployment = deployment_at(fake_upstream.base_url, extra_headers={"x-team": "blue"})
     reply = await client.send(deployment, "/chat/completions", CHAT)
     assert reply.status == 200
     assert reply.is_success
@@ -81,14 +66,14 @@ async def test_client_send_omits_auth_without_api_key(client: UpstreamClient, fa
     """A deployment without an api_key sends no Authorization header."""
     fake_upstream.reset()
     body = orjson.dumps({"model": "mock-embedding", "input": ["a b", "c"]})
-    reply = await client.send(_deployment(fake_upstream.base_url, api_key=None), "/embeddings", body)
+    reply = await client.send(deployment_at(fake_upstream.base_url, api_key=None), "/embeddings", body)
     assert usage_from_response(orjson.loads(reply.body)) == Usage(prompt_tokens=3)
     assert "authorization" not in fake_upstream.received()[0]["headers"]
 
 
 async def test_client_send_returns_upstream_error_status(client: UpstreamClient, fake_upstream: FakeUpstream) -> None:
     """A 500 from the upstream is returned (not raised) and normalises to its OpenAI error body."""
-    deployment = _deployment(fake_upstream.base_url, extra_headers={"x-mock-status": "500"})
+    deployment = deployment_at(fake_upstream.base_url, extra_headers={"x-mock-status": "500"})
     reply = await client.send(deployment, "/chat/completions", CHAT)
     assert reply.status == 500
     assert not reply.is_success
@@ -99,7 +84,7 @@ async def test_client_send_returns_upstream_error_status(client: UpstreamClient,
 
 async def test_client_send_times_out(client: UpstreamClient, fake_upstream: FakeUpstream) -> None:
     """An upstream slower than the deployment's timeout raises UpstreamTimeout (504)."""
-    deployment = _deployment(fake_upstream.base_url, timeout_s=0.2, extra_headers={"x-mock-latency-ms": "1000"})
+    deployment = deployment_at(fake_upstream.base_url, timeout_s=0.2, extra_headers={"x-mock-latency-ms": "1000"})
     with pytest.raises(UpstreamTimeout) as caught:
         await client.send(deployment, "/chat/completions", CHAT)
     assert caught.value.status_code == 504
@@ -108,7 +93,7 @@ async def test_client_send_times_out(client: UpstreamClient, fake_upstream: Fake
 async def test_client_send_connection_refused_is_unavailable(client: UpstreamClient) -> None:
     """Nothing listening on the port raises UpstreamUnavailable (502)."""
     with pytest.raises(UpstreamUnavailable) as caught:
-        await client.send(_deployment(_closed_port_base()), "/chat/completions", CHAT)
+        await client.send(deployment_at(_closed_port_base()), "/chat/completions", CHAT)
     assert caught.value.status_code == 502
 
 
@@ -117,7 +102,7 @@ async def test_client_stream_yields_sse_and_usage(client: UpstreamClient, fake_u
     body = _stream_body(max_tokens=4, stream_options={"include_usage": True})
     tracker = StreamTracker(strip_usage_chunk=True)
     forwarded = b""
-    async with await client.stream(_deployment(fake_upstream.base_url), "/chat/completions", body) as stream:
+    async with await client.stream(deployment_at(fake_upstream.base_url), "/chat/completions", body) as stream:
         assert stream.status == 200
         assert stream.content_type.startswith("text/event-stream")
         async for chunk in stream.chunks():
@@ -133,7 +118,7 @@ async def test_client_stream_delivers_chunks_as_they_arrive(
     client: UpstreamClient, fake_upstream: FakeUpstream
 ) -> None:
     """The first chunk arrives long before a slowly generated stream ends (no whole-body buffering)."""
-    deployment = _deployment(fake_upstream.base_url, extra_headers={"x-mock-chunk-delay-ms": "150"})
+    deployment = deployment_at(fake_upstream.base_url, extra_headers={"x-mock-chunk-delay-ms": "150"})
     started = time.monotonic()
     arrivals: list[float] = []
     async with await client.stream(deployment, "/chat/completions", _stream_body(max_tokens=5)) as stream:
@@ -145,7 +130,7 @@ async def test_client_stream_delivers_chunks_as_they_arrive(
 
 async def test_client_stream_raises_upstream_http_error(client: UpstreamClient, fake_upstream: FakeUpstream) -> None:
     """A non-2xx streaming reply is read whole and raised with its status and message."""
-    deployment = _deployment(fake_upstream.base_url, extra_headers={"x-mock-status": "429"})
+    deployment = deployment_at(fake_upstream.base_url, extra_headers={"x-mock-status": "429"})
     with pytest.raises(UpstreamHTTPError) as caught:
         await client.stream(deployment, "/chat/completions", _stream_body())
     assert caught.value.status_code == 429
@@ -155,7 +140,7 @@ async def test_client_stream_raises_upstream_http_error(client: UpstreamClient, 
 async def test_client_stream_stall_times_out(client: UpstreamClient, fake_upstream: FakeUpstream) -> None:
     """A gap between chunks longer than the deployment's timeout raises UpstreamTimeout from chunks()."""
     headers = {"x-mock-chunk-delay-ms": "1000"}
-    deployment = _deployment(fake_upstream.base_url, timeout_s=0.2, extra_headers=headers)
+    deployment = deployment_at(fake_upstream.base_url, timeout_s=0.2, extra_headers=headers)
     async with await client.stream(deployment, "/chat/completions", _stream_body(max_tokens=3)) as stream:
         with pytest.raises(UpstreamTimeout):
             async for _chunk in stream.chunks():
@@ -165,4 +150,4 @@ async def test_client_stream_stall_times_out(client: UpstreamClient, fake_upstre
 async def test_client_stream_connection_refused_is_unavailable(client: UpstreamClient) -> None:
     """Opening a stream to a closed port raises UpstreamUnavailable."""
     with pytest.raises(UpstreamUnavailable):
-        await client.stream(_deployment(_closed_port_base()), "/chat/completions", _stream_body())
+        await client.stream(deployment_at(_closed_port_base()), "/chat/completions", _stream_body())

@@ -9,16 +9,14 @@ import gc
 import socket
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 
 import orjson
 import pytest
 
-from ledgergate.deployments import Deployment
-from ledgergate.domain.pricing import TokenPrices
 from ledgergate.upstream.client import UpstreamClient
 from ledgergate.upstream.errors import UpstreamTimeout, UpstreamUnavailable
 from tests.support.fake_upstream import FakeUpstream
+from tests.upstream.deployments import deployment_at
 from tests.upstream.scripted_upstream import (
     ScriptedUpstream,
     gzip_json_reply,
@@ -29,20 +27,6 @@ from tests.upstream.scripted_upstream import (
 CHAT = orjson.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content": "one two three"}]})
 JSON = [("content-type", "application/json")]
 PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
-
-
-def _deployment(api_base: str, **changes: object) -> Deployment:
-    base = Deployment(
-        model_name="gpt-test",
-        provider="openai",
-        upstream_model="mock-gpt",
-        api_base=api_base,
-        api_key="sk-upstream",
-        prices=TokenPrices(input_nanos_per_mtok=1, output_nanos_per_mtok=1),
-        max_output_tokens=16,
-        timeout_s=5.0,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def _closed_port_base() -> str:
@@ -85,14 +69,14 @@ async def test_client_never_replays_upstream_cookies(client: UpstreamClient, scr
     """A Set-Cookie from an upstream is never sent on later calls (they may be made for another tenant)."""
     for _ in range(2):
         # A host name, not an IP: cookie jars refuse cookies from IP hosts, which would hide a leak.
-        reply = await client.send(_deployment(scripted.base_url.replace("127.0.0.1", "localhost")), "/cookie", CHAT)
+        reply = await client.send(deployment_at(scripted.base_url.replace("127.0.0.1", "localhost")), "/cookie", CHAT)
         assert reply.status == 200
     assert [headers.get("cookie") for _, headers in scripted.received] == [None, None]
 
 
 async def test_client_send_does_not_follow_redirects(client: UpstreamClient, scripted: ScriptedUpstream) -> None:
     """A 3xx is returned as is: the body and bearer key are never re-posted to wherever Location points."""
-    reply = await client.send(_deployment(scripted.base_url), "/redirect", CHAT)
+    reply = await client.send(deployment_at(scripted.base_url), "/redirect", CHAT)
     assert reply.status == 307
     assert not reply.is_success
     assert [path for path, _ in scripted.received] == ["/v1/redirect"]
@@ -100,13 +84,13 @@ async def test_client_send_does_not_follow_redirects(client: UpstreamClient, scr
 
 async def test_client_send_decodes_compressed_body(client: UpstreamClient, scripted: ScriptedUpstream) -> None:
     """A gzip-encoded reply is decoded: the gateway forwards bodies without the upstream's content-encoding."""
-    reply = await client.send(_deployment(scripted.base_url), "/gzip", CHAT)
+    reply = await client.send(deployment_at(scripted.base_url), "/gzip", CHAT)
     assert orjson.loads(reply.body) == {"id": "zipped"}
 
 
 async def test_client_send_accepts_large_reply_headers(client: UpstreamClient, scripted: ScriptedUpstream) -> None:
     """A 20 KB header line (httpx accepted up to 100 KiB of headers) is read, not turned into a 502."""
-    reply = await client.send(_deployment(scripted.base_url), "/big-header", CHAT)
+    reply = await client.send(deployment_at(scripted.base_url), "/big-header", CHAT)
     assert reply.status == 200
 
 
@@ -115,7 +99,7 @@ async def test_client_stream_cut_off_mid_body_is_unavailable(
 ) -> None:
     """A stream whose connection drops before its last chunk yields what arrived, then UpstreamUnavailable."""
     received: list[bytes] = []
-    async with await client.stream(_deployment(scripted.base_url), "/cut", CHAT) as stream:
+    async with await client.stream(deployment_at(scripted.base_url), "/cut", CHAT) as stream:
         with pytest.raises(UpstreamUnavailable) as caught:
             async for chunk in stream.chunks():
                 received.append(chunk)
@@ -127,7 +111,7 @@ async def test_client_extra_header_replaces_authorization_in_any_case(
     client: UpstreamClient, scripted: ScriptedUpstream
 ) -> None:
     """extra_headers override the bearer key case-insensitively: exactly one Authorization header is sent."""
-    deployment = _deployment(scripted.base_url, extra_headers={"Authorization": "Token other", "API-Key": "k"})
+    deployment = deployment_at(scripted.base_url, extra_headers={"Authorization": "Token other", "API-Key": "k"})
     await client.send(deployment, "/cookie", CHAT)
     [(_, headers)] = scripted.received
     assert headers["authorization"] == "Token other"
@@ -150,7 +134,7 @@ async def test_client_connect_timeout_is_upstream_timeout() -> None:
                     filler.connect(("127.0.0.1", port))
             async with UpstreamClient(connect_timeout_s=0.2) as upstream_client:
                 with pytest.raises(UpstreamTimeout) as caught:
-                    await upstream_client.send(_deployment(f"http://127.0.0.1:{port}/v1"), "/chat/completions", CHAT)
+                    await upstream_client.send(deployment_at(f"http://127.0.0.1:{port}/v1"), "/chat/completions", CHAT)
         finally:
             for filler in fillers:
                 filler.close()
@@ -161,7 +145,7 @@ async def test_client_connect_timeout_is_upstream_timeout() -> None:
 async def test_client_unresolvable_or_invalid_api_base_is_unavailable(client: UpstreamClient, api_base: str) -> None:
     """DNS failures and malformed api_base values raise UpstreamUnavailable (502), not a raw aiohttp error."""
     with pytest.raises(UpstreamUnavailable) as caught:
-        await client.send(_deployment(api_base), "/chat/completions", CHAT)
+        await client.send(deployment_at(api_base), "/chat/completions", CHAT)
     assert caught.value.status_code == 502
 
 
@@ -173,7 +157,7 @@ async def test_client_uses_proxy_from_environment(
     no_env_proxies.setenv("HTTP_PROXY", f"http://gw%40corp:p%3Ass@127.0.0.1:{fake_upstream.port}")
     # Nothing listens at the api_base itself: only the proxy (here the fake upstream) can answer.
     async with UpstreamClient(connect_timeout_s=2.0) as upstream_client:
-        reply = await upstream_client.send(_deployment(_closed_port_base()), "/chat/completions", CHAT)
+        reply = await upstream_client.send(deployment_at(_closed_port_base()), "/chat/completions", CHAT)
     assert reply.status == 200
     [received] = fake_upstream.received()
     assert received["path"] == "/v1/chat/completions"
@@ -188,7 +172,7 @@ async def test_client_no_proxy_bypasses_environment_proxy(
     no_env_proxies.setenv("HTTP_PROXY", _closed_port_base().removesuffix("/v1"))
     no_env_proxies.setenv("NO_PROXY", "127.0.0.1")
     async with UpstreamClient(connect_timeout_s=2.0) as upstream_client:
-        reply = await upstream_client.send(_deployment(fake_upstream.base_url), "/chat/completions", CHAT)
+        reply = await upstream_client.send(deployment_at(fake_upstream.base_url), "/chat/completions", CHAT)
     assert reply.status == 200
 
 
@@ -196,14 +180,14 @@ async def test_client_abandoned_stream_connection_is_not_reused(
     client: UpstreamClient, fake_upstream: FakeUpstream
 ) -> None:
     """Closing a half-read stream discards its connection: later calls never read the stream's leftover bytes."""
-    slow = _deployment(fake_upstream.base_url, extra_headers={"x-mock-chunk-delay-ms": "30"})
+    slow = deployment_at(fake_upstream.base_url, extra_headers={"x-mock-chunk-delay-ms": "30"})
     body = orjson.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}], "stream": True})
     for _ in range(3):
         async with await client.stream(slow, "/chat/completions", body) as stream:
             async for _chunk in stream.chunks():
                 break
         replies = await asyncio.gather(
-            *(client.send(_deployment(fake_upstream.base_url), "/chat/completions", CHAT) for _ in range(4))
+            *(client.send(deployment_at(fake_upstream.base_url), "/chat/completions", CHAT) for _ in range(4))
         )
         assert all(orjson.loads(reply.body)["object"] == "chat.completion" for reply in replies)
 
@@ -213,7 +197,7 @@ async def test_client_aclose_closes_every_connection_and_is_final(scripted: Scri
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         upstream_client = UpstreamClient(connect_timeout_s=2.0)
-        deployment = _deployment(scripted.base_url)
+        deployment = deployment_at(scripted.base_url)
         await asyncio.gather(*(upstream_client.send(deployment, "/keep", CHAT) for _ in range(4)))
         assert scripted.open_connections >= 1
         await upstream_client.aclose()
@@ -236,6 +220,6 @@ def test_client_built_outside_event_loop_opens_session_in_running_loop(fake_upst
 
     async def use() -> int:
         async with upstream_client:
-            return (await upstream_client.send(_deployment(fake_upstream.base_url), "/chat/completions", CHAT)).status
+            return (await upstream_client.send(deployment_at(fake_upstream.base_url), "/chat/completions", CHAT)).status
 
     assert asyncio.run(use()) == 200

@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from dataclasses import replace
 
 import orjson
 import pytest
 
-from ledgergate.deployments import Deployment
-from ledgergate.domain.pricing import TokenPrices
 from ledgergate.upstream import client as client_module
 from ledgergate.upstream.client import UpstreamClient
 from ledgergate.upstream.errors import UpstreamTimeout, UpstreamUnavailable
 from ledgergate.upstream.http1 import STREAM_PAUSE_BYTES, Reply
+from tests.upstream.deployments import deployment_at
 from tests.upstream.raw_upstream import (
     CHUNKED_HEAD,
     LAST_CHUNK,
@@ -30,34 +28,20 @@ from tests.upstream.raw_upstream import (
 CHAT = orjson.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}]})
 
 
-def _deployment(api_base: str, **changes: object) -> Deployment:
-    base = Deployment(
-        model_name="gpt-test",
-        provider="openai",
-        upstream_model="mock-gpt",
-        api_base=api_base,
-        api_key="sk-upstream",
-        prices=TokenPrices(input_nanos_per_mtok=1, output_nanos_per_mtok=1),
-        max_output_tokens=16,
-        timeout_s=5.0,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
-
-
 async def test_sequential_requests_reuse_one_keepalive_connection() -> None:
     async with RawUpstream(serve_forever) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
         for _ in range(3):
-            assert (await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)).status == 200
+            assert (await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)).status == 200
     assert (upstream.connections, len(upstream.requests)) == (1, 3)
 
 
 async def test_request_head_carries_host_port_prefix_length_and_one_authorization() -> None:
     async with RawUpstream(serve_forever) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+        await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         extra = {"AUTHORIZATION": "Token other", "x-tenant": "t1"}
-        await client.send(_deployment(upstream.base_url, extra_headers=extra), "/chat/completions", CHAT)
+        await client.send(deployment_at(upstream.base_url, extra_headers=extra), "/chat/completions", CHAT)
         protocol = {"x-api-key": "sk-ant", "anthropic-version": "2023-06-01"}
-        await client.send(_deployment(upstream.base_url), "/messages", CHAT, protocol)
+        await client.send(deployment_at(upstream.base_url), "/messages", CHAT, protocol)
     default, overridden, anthropic = upstream.requests
     assert default.request_line == "POST /v1/chat/completions HTTP/1.1"
     assert default.header("host") == [f"127.0.0.1:{upstream.port}"]
@@ -75,7 +59,7 @@ async def test_request_head_carries_host_port_prefix_length_and_one_authorizatio
 async def test_header_value_with_line_break_is_refused_not_sent() -> None:
     """A header value cannot smuggle a second header or request into the upstream connection."""
     async with RawUpstream(serve_forever) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        deployment = _deployment(upstream.base_url, extra_headers={"x-tenant": "t1\r\nx-injected: yes"})
+        deployment = deployment_at(upstream.base_url, extra_headers={"x-tenant": "t1\r\nx-injected: yes"})
         with pytest.raises(UpstreamUnavailable):
             await client.send(deployment, "/chat/completions", CHAT)
     assert upstream.requests == []
@@ -109,7 +93,7 @@ async def test_idle_connection_the_server_closed_is_never_used() -> None:
         async with UpstreamClient(connect_timeout_s=2.0) as client:
             for _ in range(3):
                 closed.clear()
-                assert (await client.send(_deployment(api_base), "/chat/completions", CHAT)).status == 200
+                assert (await client.send(deployment_at(api_base), "/chat/completions", CHAT)).status == 200
                 assert closed.wait(5.0)  # blocks the loop: the FIN waits in the kernel, unseen by asyncio
     finally:
         thread.join(5.0)
@@ -126,9 +110,9 @@ async def test_post_dropped_after_it_was_sent_is_unavailable_and_never_resent() 
         await connection.read_request()  # the second request arrives, then the connection drops unanswered
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        assert (await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)).status == 200
+        assert (await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)).status == 200
         with pytest.raises(UpstreamUnavailable) as caught:
-            await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+            await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         await asyncio.sleep(0.05)  # give a (wrong) retry the chance to reach the server
     assert caught.value.status_code == 502
     assert (upstream.connections, len(upstream.requests)) == (1, 2)
@@ -144,7 +128,7 @@ async def test_connection_cap_queues_requests_for_a_free_slot(monkeypatch: pytes
             await connection.send(reply())
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=5.0) as client:
-        calls = [asyncio.create_task(client.send(_deployment(upstream.base_url), "/c", CHAT)) for _ in range(6)]
+        calls = [asyncio.create_task(client.send(deployment_at(upstream.base_url), "/c", CHAT)) for _ in range(6)]
         while len(upstream.requests) < 2:
             await asyncio.sleep(0.01)
         release.set()
@@ -164,10 +148,10 @@ async def test_waiting_for_a_slot_longer_than_the_connect_timeout_is_upstream_ti
         await connection.client_closed()
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=0.2) as client:
-        stream = await client.stream(_deployment(upstream.base_url), "/c", CHAT)
+        stream = await client.stream(deployment_at(upstream.base_url), "/c", CHAT)
         async with stream:  # holds the only connection
             with pytest.raises(UpstreamTimeout) as caught:
-                await client.send(_deployment(upstream.base_url), "/c", CHAT)
+                await client.send(deployment_at(upstream.base_url), "/c", CHAT)
     assert caught.value.status_code == 504
     assert len(upstream.requests) == 1
 
@@ -183,10 +167,10 @@ async def test_idle_connection_past_keepalive_expiry_is_closed(monkeypatch: pyte
             client_gone.set()
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        await client.send(_deployment(upstream.base_url), "/c", CHAT)
+        await client.send(deployment_at(upstream.base_url), "/c", CHAT)
         # No request comes to notice the expiry: the client's own sweep closes the connection.
         await asyncio.wait_for(client_gone.wait(), 5.0)
-        assert (await client.send(_deployment(upstream.base_url), "/c", CHAT)).status == 200
+        assert (await client.send(deployment_at(upstream.base_url), "/c", CHAT)).status == 200
     assert upstream.connections == 2
 
 
@@ -206,15 +190,15 @@ async def test_partly_read_stream_closes_its_connection_and_fully_read_one_retur
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
         for _ in range(2):
-            async with await client.stream(_deployment(upstream.base_url), "/c", CHAT) as stream:
+            async with await client.stream(deployment_at(upstream.base_url), "/c", CHAT) as stream:
                 assert b"".join([data async for data in stream.chunks()]) == b"data: 1\n\ndata: 2\n\n"
         assert upstream.connections == 1
-        stream = await client.stream(_deployment(upstream.base_url), "/c", CHAT)
+        stream = await client.stream(deployment_at(upstream.base_url), "/c", CHAT)
         async with stream:
             async for _data in stream.chunks():
                 break
         await asyncio.wait_for(closed_by_client.wait(), 5.0)
-        stream = await client.stream(_deployment(upstream.base_url), "/c", CHAT)
+        stream = await client.stream(deployment_at(upstream.base_url), "/c", CHAT)
         async with stream:
             assert b"".join([data async for data in stream.chunks()]) == b"data: 1\n\ndata: 2\n\n"
     assert upstream.connections == 2
@@ -226,7 +210,7 @@ async def test_cancelled_call_closes_its_connection() -> None:
             await connection.client_closed()
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        call = asyncio.create_task(client.send(_deployment(upstream.base_url), "/c", CHAT))
+        call = asyncio.create_task(client.send(deployment_at(upstream.base_url), "/c", CHAT))
         while not upstream.requests:
             await asyncio.sleep(0.01)
         call.cancel()
@@ -248,7 +232,7 @@ async def test_unread_stream_stops_reading_the_socket_at_the_buffer_limit() -> N
         await connection.send(CHUNKED_HEAD + b"".join(pieces) + LAST_CHUNK)
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        stream = await client.stream(_deployment(upstream.base_url), "/c", CHAT)
+        stream = await client.stream(deployment_at(upstream.base_url), "/c", CHAT)
         async with stream:
             reader = stream.chunks()
             received = [await anext(reader)]

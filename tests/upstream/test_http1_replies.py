@@ -7,16 +7,14 @@ import asyncio
 import socket
 import struct
 import zlib
-from dataclasses import replace
 
 import orjson
 import pytest
 
-from ledgergate.deployments import Deployment
-from ledgergate.domain.pricing import TokenPrices
 from ledgergate.upstream.client import UpstreamClient
 from ledgergate.upstream.errors import UpstreamHTTPError, UpstreamTimeout, UpstreamUnavailable
 from ledgergate.upstream.http1 import MAX_HEAD_BYTES
+from tests.upstream.deployments import deployment_at
 from tests.upstream.raw_upstream import (
     CHUNKED_HEAD,
     LAST_CHUNK,
@@ -30,20 +28,6 @@ from tests.upstream.raw_upstream import (
 CHAT = orjson.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}]})
 
 
-def _deployment(api_base: str, **changes: object) -> Deployment:
-    base = Deployment(
-        model_name="gpt-test",
-        provider="openai",
-        upstream_model="mock-gpt",
-        api_base=api_base,
-        api_key="sk-upstream",
-        prices=TokenPrices(input_nanos_per_mtok=1, output_nanos_per_mtok=1),
-        max_output_tokens=16,
-        timeout_s=5.0,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
-
-
 async def _answer_once(answer: bytes, connection: RawConnection) -> None:
     await connection.read_request()
     await connection.send(answer)
@@ -54,7 +38,7 @@ async def test_chunked_reply_is_read_whole_by_send() -> None:
         await _answer_once(CHUNKED_HEAD + chunk(b'{"id":') + chunk(b' "chunked"}') + LAST_CHUNK, connection)
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        result = await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+        result = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert (result.status, result.body, result.content_type) == (200, b'{"id": "chunked"}', "text/event-stream")
 
 
@@ -69,7 +53,7 @@ async def test_stream_yields_each_chunk_before_the_next_is_sent() -> None:
 
     received: list[bytes] = []
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        stream = await client.stream(_deployment(upstream.base_url), "/chat/completions", CHAT)
+        stream = await client.stream(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         async with stream:
             assert stream.content_type == "text/event-stream"
             async for data in stream.chunks():
@@ -94,7 +78,7 @@ async def test_gzip_stream_is_decoded_incrementally() -> None:
 
     received: list[bytes] = []
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        stream = await client.stream(_deployment(upstream.base_url), "/chat/completions", CHAT)
+        stream = await client.stream(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         async with stream:
             async for data in stream.chunks():
                 received.append(data)
@@ -116,7 +100,7 @@ async def test_deflate_reply_is_decoded_in_both_forms_servers_send(compress: obj
         await _answer_once(reply(body, "content-encoding: deflate"), connection)
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        result = await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+        result = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert result.body == b'{"id": "deflated"}'
 
 
@@ -126,7 +110,7 @@ async def test_corrupt_gzip_body_is_unavailable() -> None:
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
         with pytest.raises(UpstreamUnavailable):
-            await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+            await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
 
 
 async def test_body_without_length_is_read_until_the_server_closes() -> None:
@@ -138,8 +122,8 @@ async def test_body_without_length_is_read_until_the_server_closes() -> None:
         await connection.send(b'"until-close"}')
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        first = await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
-        second = await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+        first = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
+        second = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert first.body == second.body == b'{"id": "until-close"}'
     assert upstream.connections == 2
 
@@ -153,8 +137,8 @@ async def test_interim_replies_are_skipped() -> None:
         await serve_forever(connection)
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        first = await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
-        second = await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+        first = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
+        second = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert (first.status, first.body, second.body) == (200, b'{"id": "final"}', b"{}")
     assert upstream.connections == 1
 
@@ -164,7 +148,7 @@ async def test_reply_head_of_60_kib_is_accepted() -> None:
         await _answer_once(reply(b"{}", "x-trace: " + "t" * 60_000, "x-other: " + "o" * 4_000), connection)
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        result = await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+        result = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert result.status == 200
 
 
@@ -179,7 +163,7 @@ async def test_reply_head_beyond_the_limit_is_unavailable() -> None:
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
         with pytest.raises(UpstreamUnavailable):
-            await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+            await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
 
 
 async def test_malformed_status_line_is_unavailable() -> None:
@@ -188,7 +172,7 @@ async def test_malformed_status_line_is_unavailable() -> None:
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
         with pytest.raises(UpstreamUnavailable) as caught:
-            await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+            await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert caught.value.status_code == 502
 
 
@@ -199,7 +183,7 @@ async def test_no_status_line_within_the_read_timeout_is_upstream_timeout() -> N
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
         with pytest.raises(UpstreamTimeout) as caught:
-            await client.send(_deployment(upstream.base_url, timeout_s=0.2), "/chat/completions", CHAT)
+            await client.send(deployment_at(upstream.base_url, timeout_s=0.2), "/chat/completions", CHAT)
     assert caught.value.status_code == 504
 
 
@@ -210,7 +194,7 @@ async def test_stream_stalled_mid_body_is_upstream_timeout_after_what_arrived() 
 
     received: list[bytes] = []
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        deployment = _deployment(upstream.base_url, timeout_s=0.2)
+        deployment = deployment_at(upstream.base_url, timeout_s=0.2)
         async with await client.stream(deployment, "/chat/completions", CHAT) as stream:
             with pytest.raises(UpstreamTimeout):
                 async for data in stream.chunks():
@@ -229,7 +213,7 @@ async def test_read_timeout_bounds_the_gap_between_bytes_not_the_whole_stream() 
         await connection.send(LAST_CHUNK)
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        deployment = _deployment(upstream.base_url, timeout_s=0.4)
+        deployment = deployment_at(upstream.base_url, timeout_s=0.4)
         async with await client.stream(deployment, "/chat/completions", CHAT) as stream:
             received = [data async for data in stream.chunks()]
     assert b"".join(received) == b"".join(f"data: {n}\n\n".encode() for n in range(8))
@@ -241,7 +225,7 @@ async def test_connection_cut_mid_body_is_unavailable() -> None:
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
         with pytest.raises(UpstreamUnavailable) as caught:
-            await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+            await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert caught.value.status_code == 502
 
 
@@ -257,7 +241,7 @@ async def test_connection_reset_mid_body_is_unavailable() -> None:
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
         with pytest.raises(UpstreamUnavailable):
-            await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)
+            await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
 
 
 async def test_stream_error_status_is_read_whole_and_raised() -> None:
@@ -269,8 +253,8 @@ async def test_stream_error_status_is_read_whole_and_raised() -> None:
 
     async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
         with pytest.raises(UpstreamHTTPError) as caught:
-            await client.stream(_deployment(upstream.base_url), "/chat/completions", CHAT)
+            await client.stream(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         # The error reply was read completely, so its connection carries the next call.
-        assert (await client.send(_deployment(upstream.base_url), "/chat/completions", CHAT)).status == 200
+        assert (await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)).status == 200
     assert (caught.value.status, caught.value.message) == (429, "slow down")
     assert upstream.connections == 1
