@@ -2,10 +2,13 @@
 """Flat cost with scale: a SQLite gateway over a big ledger (and many keys) against a small one.
 
 For each size: a governed key (1d + lifetime windows, in a team) is created through the admin API, then the
-ledger (records, charges, hourly rollups, 90 days, 1,000 keys, 100 teams) is bulk-inserted straight into the
-SQLite file, and optionally filler key entities. Measured: gateway start-up to readiness, the counter loads
-(``SqlLedger.window_sums``) of the key's 1d and lifetime windows in-process (and the raw pre-rollup sum for
-comparison), the first and second request of the key, and ``/spend/report`` over all 90 days.
+ledger (records, charges, hourly and daily (UTC, the gateway's timezone) rollups, 90 days, 1,000 keys, 100
+teams) is bulk-inserted straight into the SQLite file, and optionally filler key entities. Measured: gateway
+start-up to readiness, the counter loads (``SqlLedger.window_sums``) of the key's 1d and lifetime windows
+in-process (and the raw pre-rollup sum for comparison), the report query from the daily rollups, the hourly
+ones and the raw rows, the first and second request of the key, and ``/spend/report`` over all 90 days.
+Then the daily rollups are deleted (a ledger written before they existed) and the gateway restarted: start-up,
+the background backfill's duration and ``/spend/report`` again (``backfill_*`` keys).
 
     bench/scale.py --records 10000,1000000 [--keys 1000,1000000] [--json out.json]
 """
@@ -14,13 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import http.client
 import json
 import os
 import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +46,8 @@ LEDGER_KEYS = 1000
 TEAMS = 100
 MODELS = ["bench-model", "model-b", "model-c"]
 HOUR_S = 3600
+STEADY_REQUESTS = 1000
+RAW_FALLBACK = [False]
 KEY = {"key_alias": "scale", "max_budget": 1e9, "budget_limits": [{"budget_duration": "1d", "max_budget": 1e9}]}
 
 
@@ -79,6 +88,8 @@ def generate(db: Path, records: int, key_id: str, team_id: str, now_s: int, seed
     )
     charge_sql = "INSERT INTO spend_charges VALUES (?, ?, ?, ?, ?)"
     rollup_sql = "INSERT INTO spend_rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    daily_sql = "INSERT INTO spend_daily_rollups VALUES ('UTC', ?, ?, ?, ?, ?, ?, ?, ?)"
+    daily: dict[tuple[str, str, str, int], list[int]] = {}
     written = 0
     connection.execute("BEGIN")
     for hour in range(hours):
@@ -100,26 +111,42 @@ def generate(db: Path, records: int, key_id: str, team_id: str, now_s: int, seed
             rows.append((request_id, key, team, model, prompt, completion, cost, at_us, at_us))
             charges.append((request_id, "key", key, cost, at_us))
             charges.append((request_id, "team", team, cost, at_us))
+            day_s = at_us // 1_000_000 // 86_400 * 86_400
             for target in (("key", key), ("team", team), ("record", "*")):
-                sums = rollups.setdefault((*target, model), [0, 0, 0, 0])
-                sums[0] += cost
-                sums[1] += 1
-                sums[2] += prompt
-                sums[3] += completion
+                for sums in (
+                    rollups.setdefault((*target, model), [0, 0, 0, 0]),
+                    daily.setdefault((*target, model, day_s), [0, 0, 0, 0]),
+                ):
+                    sums[0] += cost
+                    sums[1] += 1
+                    sums[2] += prompt
+                    sums[3] += completion
         connection.executemany(record_sql, rows)
         connection.executemany(charge_sql, charges)
         connection.executemany(rollup_sql, [(t, i, m, hour_s, *s) for (t, i, m), s in rollups.items()])
+        if (hour_s + HOUR_S) % 86_400 == 0:  # a UTC day ended: its daily rows are final
+            connection.executemany(daily_sql, [(*key, *sums) for key, sums in daily.items()])
+            daily.clear()
         if hour % 24 == 23:
             connection.execute("COMMIT")
             connection.execute("BEGIN")
+    connection.executemany(daily_sql, [(*key, *sums) for key, sums in daily.items()])
+    # What a gateway that kept daily rows all along records: they hold every record (see daily_rollups.py).
+    connection.execute("DELETE FROM rollup_coverage")
+    connection.execute("INSERT INTO rollup_coverage VALUES ('UTC', 'complete', NULL, 0)")
     connection.execute("COMMIT")
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     connection.close()
     return time.perf_counter() - started
 
 
+def filler_secret(index: int) -> str:
+    return f"sk-scale-filler-{index}"
+
+
 def add_filler_keys(db: Path, key_id: str, total_keys: int) -> float:
-    """Copies of the real key's entity row under other ids, until the entities table holds ``total_keys`` keys."""
+    """Copies of the real key's entity row under other ids (the hashes of ``filler_secret(i)``, so requests can
+    use them), until the entities table holds ``total_keys`` keys."""
     started = time.perf_counter()
     connection = sqlite3.connect(db, isolation_level=None)
     columns = [row[1] for row in connection.execute("PRAGMA table_info(entities)")]
@@ -135,9 +162,7 @@ def add_filler_keys(db: Path, key_id: str, total_keys: int) -> float:
     connection.execute("BEGIN")
     batch = []
     for i in range(total_keys - have):
-        batch.append(
-            [f"fk{i:012d}" if c == "entity_id" else (f"filler-{i}" if c == "alias" else row[c]) for c in columns]
-        )
+        batch.append([_filler_value(c, i, row) for c in columns])
         if len(batch) == 100_000:
             connection.executemany(sql, batch)
             batch = []
@@ -145,6 +170,54 @@ def add_filler_keys(db: Path, key_id: str, total_keys: int) -> float:
     connection.execute("COMMIT")
     connection.close()
     return time.perf_counter() - started
+
+
+def _filler_value(column: str, index: int, row: dict[str, Any]) -> Any:
+    if column == "entity_id":
+        return hashlib.sha256(filler_secret(index).encode()).hexdigest()
+    return f"filler-{index}" if column == "alias" else row[column]
+
+
+def _latencies_ms(url: str, secrets: list[str], body: bytes) -> list[float]:
+    """One keep-alive connection, one request after the other (concurrency 1), a secret per request in turn."""
+    target = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=30)
+    latencies = []
+    try:
+        for secret in secrets:
+            headers = {"authorization": f"Bearer {secret}", "content-type": "application/json"}
+            started = time.perf_counter()
+            connection.request("POST", target.path, body, headers)
+            response = connection.getresponse()
+            response.read()
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                raise RuntimeError(f"{url}: {response.status}")
+    finally:
+        connection.close()
+    return latencies
+
+
+def steady_latency(gateway_url: str, direct_url: str, secret: str, filler_keys: int) -> dict[str, float]:
+    """p50 latency at concurrency 1 once warm, through the gateway with the governed key and direct to the
+    upstream: their difference is the added latency that must not grow with the ledger or the key count. With
+    filler keys, also the p50 over 200 of them taken at random (each one's first request loads it from the
+    entities table: the lookup that must stay flat with 1,000 vs 1,000,000 keys)."""
+    body = BODY.encode()
+    _latencies_ms(gateway_url, [secret] * 200, body)  # warm-up
+    gateway = statistics.median(_latencies_ms(gateway_url, [secret] * STEADY_REQUESTS, body))
+    direct = statistics.median(_latencies_ms(direct_url, ["unused"] * STEADY_REQUESTS, body))
+    result = {
+        "steady_p50_ms": round(gateway, 3),
+        "direct_p50_ms": round(direct, 3),
+        "steady_added_p50_ms": round(gateway - direct, 3),
+    }
+    if filler_keys:
+        picked = [filler_secret(index) for index in random.Random(11).sample(range(filler_keys), 200)]
+        result["random_keys_first_request_p50_ms"] = round(
+            statistics.median(_latencies_ms(gateway_url, picked, body)), 3
+        )
+    return result
 
 
 async def _median_ms(call: Any, runs: int = 5) -> float:
@@ -176,6 +249,7 @@ async def counter_loads(db: Path, key_id: str, now_s: int) -> dict[str, float]:
     first_day_s = (now_s // 86_400 - DAYS) * 86_400
     whole_days = [(first_day_s + day * 86_400) * 1_000_000 for day in range(DAYS + 2)]
     half_hour_days = [bound - 1_800_000_000 for bound in whole_days]  # a +00:30 timezone: the raw fallback
+    hour_days = [bound - 3_600_000_000 for bound in whole_days]  # a +01:00 timezone: no daily rows, the hourly
     raw = select(func.sum(spend_charges.c.cost_nanos)).where(
         spend_charges.c.entity_type == "key", spend_charges.c.entity_id == key_id
     )
@@ -192,9 +266,13 @@ async def counter_loads(db: Path, key_id: str, now_s: int) -> dict[str, float]:
             result[f"report_query_90d_{group}_ms"] = await _median_ms(
                 lambda group=group: queries.report(group, whole_days, LogFilter()), runs=3
             )
-        result["report_query_90d_key_raw_fallback_ms"] = await _median_ms(
-            lambda: queries.report("key", half_hour_days, LogFilter()), runs=1
+        result["report_query_90d_key_hourly_ms"] = await _median_ms(
+            lambda: queries.report("key", hour_days, LogFilter()), runs=3
         )
+        if RAW_FALLBACK[0]:  # minutes at 10M records: only on request
+            result["report_query_90d_key_raw_fallback_ms"] = await _median_ms(
+                lambda: queries.report("key", half_hour_days, LogFilter()), runs=1
+            )
     finally:
         await engine.dispose()
     return result
@@ -243,16 +321,60 @@ def measure(records: int, total_keys: int, tmp: Path, upstream_port: int) -> dic
         chat = f"{base}/v1/chat/completions"
         out["first_request_ms"] = _ms(_timed_post(chat, key["key"], json.loads(BODY)))
         out["second_request_ms"] = _ms(_timed_post(chat, key["key"], json.loads(BODY)))
-        today = datetime.fromtimestamp(now_s, UTC).date()
-        span = f"start_date={(today - timedelta(days=DAYS)).isoformat()}&end_date={today.isoformat()}"
-        for group in ("key", "team", "model"):
-            seconds, body = _timed_get(f"{base}/spend/report?group_by={group}&{span}", MASTER_KEY)
-            out[f"report_90d_{group}_ms"] = _ms(seconds)
-            out[f"report_90d_{group}_rows"] = len(body["rows"])
+        filler_keys = total_keys - 1 if total_keys > 1 else 0
+        out.update(
+            steady_latency(chat, f"http://127.0.0.1:{upstream_port}/v1/chat/completions", key["key"], filler_keys)
+        )
+        out.update(_reports(base, now_s, ""))
+    finally:
+        gateway.stop()
+    out["drop_daily_s"] = round(_drop_daily(db), 1)
+    gateway, base, startup_s = start()
+    try:
+        out["backfill_startup_to_ready_s"] = round(startup_s, 2)
+        chat = f"{base}/v1/chat/completions"
+        out["backfill_first_request_ms"] = _ms(_timed_post(chat, key["key"], json.loads(BODY)))
+        out["backfill_s"] = round(_wait_daily_complete(db), 1)  # counted from the first request, after start-up
+        out.update(_reports(base, now_s, "backfill_"))
     finally:
         gateway.stop()
     db.unlink(missing_ok=True)
     return out
+
+
+def _reports(base: str, now_s: int, prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    today = datetime.fromtimestamp(now_s, UTC).date()
+    span = f"start_date={(today - timedelta(days=DAYS)).isoformat()}&end_date={today.isoformat()}"
+    for group in ("key", "team", "model"):
+        seconds, body = _timed_get(f"{base}/spend/report?group_by={group}&{span}", MASTER_KEY)
+        out[f"{prefix}report_90d_{group}_ms"] = _ms(seconds)
+        out[f"{prefix}report_90d_{group}_rows"] = len(body["rows"])
+    return out
+
+
+def _drop_daily(db: Path) -> float:
+    """Back to a ledger written before daily rollups: the next start fills them in the background."""
+    started = time.perf_counter()
+    connection = sqlite3.connect(db, isolation_level=None)
+    connection.execute("DELETE FROM spend_daily_rollups")
+    connection.execute("DELETE FROM rollup_coverage")
+    connection.close()
+    return time.perf_counter() - started
+
+
+def _wait_daily_complete(db: Path, timeout_s: float = 3600) -> float:
+    started = time.perf_counter()
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        while time.perf_counter() - started < timeout_s:
+            row = connection.execute("SELECT state FROM rollup_coverage WHERE timezone = 'UTC'").fetchone()
+            if row is not None and row[0] != "backfilling":
+                return time.perf_counter() - started
+            time.sleep(0.2)
+    finally:
+        connection.close()
+    raise RuntimeError("the daily rollup backfill did not finish")
 
 
 def main() -> None:
@@ -260,7 +382,9 @@ def main() -> None:
     parser.add_argument("--records", default="10000,1000000", help="ledger sizes, comma-separated")
     parser.add_argument("--keys", default="1000", help="key entity counts (with the smallest ledger size)")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--raw-fallback", action="store_true", help="also time the report without any rollup")
     args = parser.parse_args()
+    RAW_FALLBACK[0] = args.raw_fallback
     sizes = [int(size) for size in args.records.split(",")]
     key_counts = [int(count) for count in args.keys.split(",")]
     results = []

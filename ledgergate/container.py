@@ -118,7 +118,7 @@ async def build_container(
     await upgrade_schema(engine)
     store = SqlEntityStore(engine)
     directory = Directory(store, max_age_s=SHARED_CACHE_MAX_AGE_S if settings.redis_url else None)
-    ledger = SqlLedger(engine)
+    ledger = SqlLedger(engine, timezone=settings.timezone)
     await ledger.start()
     counters: Counters = MemoryCounters(clock)
     coherence = None

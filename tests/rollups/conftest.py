@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -40,6 +40,67 @@ async def rollup_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         finally:
             await ledger.close()
     finally:
+        await engine.dispose()
+        if schema is not None:
+            await drop_pg_schema(schema)
+
+
+@dataclass
+class LedgerDb:
+    """A migrated database of one dialect on which a test starts ledgers (instances) in timezones of its choice."""
+
+    dialect: str
+    engine: AsyncEngine
+    engine_factory: Callable[[], AsyncEngine]
+    started: list[tuple[SqlLedger, AsyncEngine | None]] = field(default_factory=list)
+
+    async def ledger(self, timezone: str, *, own_engine: bool = False) -> SqlLedger:
+        """A started ledger keeping daily rows in ``timezone``; ``own_engine``: as another instance would."""
+        engine = self.engine_factory() if own_engine else None
+        ledger = SqlLedger(engine or self.engine, timezone=timezone)
+        await ledger.start()
+        self.started.append((ledger, engine))
+        return ledger
+
+    async def shared(self, timezone: str) -> SqlLedger:
+        """One started ledger per timezone for every example of a property test."""
+        for ledger, engine in self.started:
+            if engine is None and ledger.timezone == timezone:
+                return ledger
+        return await self.ledger(timezone)
+
+    async def close(self, ledger: SqlLedger) -> None:
+        for index, (started, engine) in enumerate(self.started):
+            if started is ledger:
+                del self.started[index]
+                await ledger.close()
+                if engine is not None:
+                    await engine.dispose()
+                return
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def ledger_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LedgerDb]:
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+
+        def factory() -> AsyncEngine:
+            return create_engine(url)
+    else:
+        schema = await create_pg_schema()
+
+        def factory() -> AsyncEngine:
+            return pg_engine(str(schema))
+
+    engine = factory()
+    db = LedgerDb(request.param, engine, factory)
+    try:
+        await upgrade_schema(engine)
+        yield db
+    finally:
+        for ledger, _ in list(db.started):
+            await db.close(ledger)
         await engine.dispose()
         if schema is not None:
             await drop_pg_schema(schema)

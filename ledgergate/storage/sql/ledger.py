@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import Select, func, select
@@ -16,38 +17,51 @@ from ledgergate.domain.charging import EntityRef
 from ledgergate.domain.ledger import Adjustment, SpendRecord
 from ledgergate.domain.rate_limits import unit_of_window
 from ledgergate.domain.windows import split_window_key
-from ledgergate.storage.sql.sqlite_writer import CHARGE_COLUMNS, ChargeRow, RollupAdds, SqliteBatchWriter, merge_rollups
+from ledgergate.storage.sql.daily_rollups import DailyBackfill, register_timezone
+from ledgergate.storage.sql.pg_ledger_writer import PgLedgerWriter
+from ledgergate.storage.sql.rollup_rows import LocalDays, RollupAdds, hour_start_s, merge_rollups, rollup_adds
+from ledgergate.storage.sql.sqlite_writer import CHARGE_COLUMNS, ChargeRow, SqliteBatchWriter
 from ledgergate.storage.sql.tables import (
+    DAILY_BACKFILLING,
+    DAILY_UNSUPPORTED,
     ROLLUP_HOUR_S,
-    ROLLUP_RECORD_ID,
-    ROLLUP_RECORD_TYPE,
     spend_adjustments,
     spend_charges,
+    spend_daily_rollups,
     spend_records,
     spend_rollups,
 )
 
 _MAX_BATCH = 1000
+_SUMS = ("cost_nanos", "requests", "prompt_tokens", "completion_tokens")
 
 
 class SqlLedger:
     """Appends are batched: every record waiting when a transaction starts shares its commit (group commit).
 
     ``append`` returns only after the commit, so a response is never completed before its record is durable.
+    Besides the hourly rollups, it keeps daily ones in the local days of ``timezone`` (the gateway's), and fills
+    their earlier days in the background after ``start`` (``daily_rollups.py``).
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, timezone: str = "UTC") -> None:
         self._engine = engine
+        self._timezone = timezone
+        self._days = LocalDays(ZoneInfo(timezone))
+        self._keep_daily = False  # decided by start(): not for a timezone the rollups cannot serve
+        self._backfill: asyncio.Task[str] | None = None
         insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._insert_records = insert(spend_records).on_conflict_do_nothing().returning(spend_records.c.request_id)
         self._insert_charges = insert(spend_charges).on_conflict_do_nothing()
         add_rollup = insert(spend_rollups)
         self._add_rollups = add_rollup.on_conflict_do_update(
             index_elements=["entity_type", "entity_id", "hour_start_s", "model"],
-            set_={
-                name: spend_rollups.c[name] + add_rollup.excluded[name]
-                for name in ("cost_nanos", "requests", "prompt_tokens", "completion_tokens")
-            },
+            set_={name: spend_rollups.c[name] + add_rollup.excluded[name] for name in _SUMS},
+        )
+        add_daily = insert(spend_daily_rollups)
+        self._add_daily = add_daily.on_conflict_do_update(
+            index_elements=["timezone", "entity_type", "entity_id", "day_start_s", "model"],
+            set_={name: spend_daily_rollups.c[name] + add_daily.excluded[name] for name in _SUMS},
         )
         self._pending: list[tuple[SpendRecord, asyncio.Future[bool]]] = []
         self._wakeup = asyncio.Event()
@@ -58,14 +72,37 @@ class SqlLedger:
             if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
             else None
         )
+        # PostgreSQL: a whole batch in one statement, one round trip (the SQLAlchemy path below takes several).
+        self._pg_writer = PgLedgerWriter(engine) if engine.dialect.name == "postgresql" else None
 
     async def start(self) -> None:
+        if self._writer is not None:
+            return
+        # Registered before the first write, and filled only once this writer keeps daily rows: see the backfill.
+        state = await register_timezone(self._engine, self._timezone)
+        self._keep_daily = state != DAILY_UNSUPPORTED
         if self._sqlite_writer is not None:
             self._sqlite_writer.start()
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_loop(), name="ledger-group-commit")
+        self._writer = asyncio.create_task(self._write_loop(), name="ledger-group-commit")
+        if state == DAILY_BACKFILLING:
+            backfill = DailyBackfill(self._engine, self._timezone)
+            self._backfill = asyncio.create_task(backfill.run(), name="daily-rollup-backfill")
+
+    @property
+    def timezone(self) -> str:
+        return self._timezone
+
+    async def daily_rollups_filled(self) -> None:
+        """Wait for this instance's backfill of the daily rollups, if one runs (tests, benchmarks)."""
+        if self._backfill is not None:
+            await asyncio.shield(self._backfill)
 
     async def close(self) -> None:
+        if self._backfill is not None:
+            # Cancelling rolls back the day being filled; the next start fills it again.
+            self._backfill.cancel()
+            await asyncio.gather(self._backfill, return_exceptions=True)
+            self._backfill = None
         self._closing = True
         self._wakeup.set()
         if self._writer is not None:
@@ -73,6 +110,8 @@ class SqlLedger:
             self._writer = None
         if self._sqlite_writer is not None:
             await asyncio.to_thread(self._sqlite_writer.stop)
+        if self._pg_writer is not None:
+            await self._pg_writer.close()
 
     async def append(self, record: SpendRecord) -> bool:
         """True if the record was written now, False if its request id was already in the ledger."""
@@ -121,31 +160,52 @@ class SqlLedger:
         """
         rows = [_record_row(record) for record in records]
         charges = [_charge_rows(record) for record in records]
-        rollups = [_rollup_adds(record) for record in records]
+        hourly = [rollup_adds(record, hour_start_s(record.charged_at_us)) for record in records]
+        daily = [self.daily_adds(record) for record in records]
         if self._sqlite_writer is not None:
-            return await self._sqlite_writer.write(rows, charges, rollups)
+            return await self._sqlite_writer.write(rows, charges, hourly, daily, self._timezone)
+        if self._pg_writer is not None:
+            return await self._pg_writer.write(rows, charges, hourly, daily, self._timezone)
         async with self._engine.begin() as connection:
             result = await connection.execute(self._insert_records, rows)
             inserted = {row[0] for row in result.all()}
             new_charges: list[ChargeRow] = []
-            added: RollupAdds = {}
+            hours: RollupAdds = {}
+            days: RollupAdds = {}
             counted: set[str] = set()
-            for record, record_charges, adds in zip(records, charges, rollups, strict=True):
+            for record, record_charges, record_hourly, record_daily in zip(
+                records, charges, hourly, daily, strict=True
+            ):
                 # RETURNING names each new request id once; the first record carrying it is the one written.
                 if record.request_id in inserted and record.request_id not in counted:
                     counted.add(record.request_id)
                     new_charges.extend(record_charges)
-                    merge_rollups(added, adds)
+                    merge_rollups(hours, record_hourly)
+                    merge_rollups(days, record_daily)
             if new_charges:
                 await connection.execute(
                     self._insert_charges, [dict(zip(CHARGE_COLUMNS, c, strict=True)) for c in new_charges]
                 )
-            if added:
-                # Sorted: concurrent instances take the row locks in one order, so they cannot deadlock.
+            # Sorted: concurrent instances (and the daily backfill) take the row locks in one order: no deadlock.
+            if hours:
                 await connection.execute(
-                    self._add_rollups, [_rollup_row(key, sums) for key, sums in sorted(added.items())]
+                    self._add_rollups, [_rollup_row("hour_start_s", key, sums) for key, sums in sorted(hours.items())]
+                )
+            if days:
+                await connection.execute(
+                    self._add_daily,
+                    [
+                        {"timezone": self._timezone, **_rollup_row("day_start_s", key, sums)}
+                        for key, sums in sorted(days.items())
+                    ],
                 )
         return inserted
+
+    def daily_adds(self, record: SpendRecord) -> RollupAdds:
+        """What ``record`` adds to the daily rollups: its local day's rows (none if daily rows are not kept)."""
+        if not self._keep_daily:
+            return {}
+        return rollup_adds(record, self._days.day_start_s(record.charged_at_us))
 
     async def add_adjustment(self, adjustment: Adjustment) -> None:
         async with self._engine.begin() as connection:
@@ -268,24 +328,14 @@ def _charge_rows(record: SpendRecord) -> list[ChargeRow]:
     ]
 
 
-def _rollup_adds(record: SpendRecord) -> RollupAdds:
-    """What one record adds to the rollups: its hour's row of each charge target (each once, as its charges are
-    unique per target) and of the whole ledger."""
-    hour_start_s = record.charged_at_us // 1_000_000 // ROLLUP_HOUR_S * ROLLUP_HOUR_S
-    sums = [record.cost_nanos, 1, record.prompt_tokens, record.completion_tokens]
-    targets = {(target.type.value, target.id) for target in record.targets}
-    targets.add((ROLLUP_RECORD_TYPE, ROLLUP_RECORD_ID))
-    return {(entity_type, entity_id, record.model, hour_start_s): list(sums) for entity_type, entity_id in targets}
-
-
-def _rollup_row(key: tuple[str, str, str, int], sums: list[int]) -> dict[str, Any]:
-    entity_type, entity_id, model, hour_start_s = key
+def _rollup_row(bucket_column: str, key: tuple[str, str, str, int], sums: list[int]) -> dict[str, Any]:
+    entity_type, entity_id, model, bucket_start_s = key
     cost_nanos, requests, prompt_tokens, completion_tokens = sums
     return {
         "entity_type": entity_type,
         "entity_id": entity_id,
         "model": model,
-        "hour_start_s": hour_start_s,
+        bucket_column: bucket_start_s,
         "cost_nanos": cost_nanos,
         "requests": requests,
         "prompt_tokens": prompt_tokens,

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import BigInteger, ColumnElement, Select, case, cast, func, literal_column, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledgergate.storage.sql.daily_rollups import complete_timezone, whole_days
 from ledgergate.storage.sql.tables import (
     ROLLUP_HOUR_S,
     ROLLUP_RECORD_ID,
     ROLLUP_RECORD_TYPE,
     spend_adjustments,
     spend_charges,
+    spend_daily_rollups,
     spend_records,
     spend_rollups,
 )
@@ -159,12 +163,46 @@ def report_query(group_by: str, day_bounds_us: Sequence[int], flt: LogFilter) ->
     )
 
 
+def _by_model_at_most(flt: LogFilter) -> bool:
+    """Whether rollups can select the records ``flt`` covers: they know no other column of a record than the
+    entity charged and the model."""
+    narrowed = (flt.key_id, flt.user_id, flt.team_id, flt.organization_id, flt.customer_id, flt.tag)
+    return all(value is None for value in narrowed)
+
+
 def _rollups_answer(day_bounds_us: Sequence[int], flt: LogFilter) -> bool:
     """Whether the hourly rollups hold the report exactly: every day starts on a whole hour (not so in a
-    timezone with a :30/:45 offset) and the filter narrows by model at most (the rollups know no other column
-    of a record than the entity charged and the model)."""
-    narrowed = (flt.key_id, flt.user_id, flt.team_id, flt.organization_id, flt.customer_id, flt.tag)
-    return all(bound % _HOUR_US == 0 for bound in day_bounds_us) and all(value is None for value in narrowed)
+    timezone with a :30/:45 offset) and the filter narrows by model at most."""
+    return all(bound % _HOUR_US == 0 for bound in day_bounds_us) and _by_model_at_most(flt)
+
+
+def daily_report_query(group_by: str, timezone: str, first_day_s: int, end_s: int, model: str | None) -> Select[Any]:
+    """``(day_start_s, entity_id, cost_nanos, requests, prompt_tokens, completion_tokens)`` per local day of
+    ``timezone`` in ``[first_day_s, end_s)`` and ``group_by`` entity (or model, from the whole-ledger rows), from
+    the daily rollups: the work grows with days and entities, not records."""
+    daily = spend_daily_rollups.c
+    conditions = [daily.timezone == timezone, daily.day_start_s >= first_day_s, daily.day_start_s < end_s]
+    if group_by == "model":
+        entity_id: Any = daily.model
+        conditions += [daily.entity_type == ROLLUP_RECORD_TYPE, daily.entity_id == ROLLUP_RECORD_ID]
+    else:
+        entity_id = daily.entity_id
+        conditions.append(daily.entity_type == group_by)
+    if model is not None:
+        conditions.append(daily.model == model)
+    return (
+        select(
+            daily.day_start_s,
+            entity_id.label("entity_id"),
+            cast(func.sum(daily.cost_nanos), BigInteger).label("cost_nanos"),
+            cast(func.sum(daily.requests), BigInteger).label("requests"),
+            cast(func.sum(daily.prompt_tokens), BigInteger).label("prompt_tokens"),
+            cast(func.sum(daily.completion_tokens), BigInteger).label("completion_tokens"),
+        )
+        .where(*conditions)
+        .group_by(daily.day_start_s, entity_id)
+        .order_by(daily.day_start_s, entity_id)
+    )
 
 
 def _rollup_report_query(group_by: str, day_bounds_us: Sequence[int], model: str | None) -> Select[Any]:
@@ -208,6 +246,30 @@ def _rollup_report_query(group_by: str, day_bounds_us: Sequence[int], model: str
     )
 
 
+def _report_rows(rows: Sequence[Any], day_of: Callable[[int], int]) -> list[ReportRow]:
+    """``(day, entity_id, sums...)`` result rows as ``ReportRow``s, ``day_of`` mapping their first column.
+
+    Unpacked by position: a key report has a row per key and day (90,000 for 1,000 keys over 90 days), and a
+    result row's attributes cost several times more by name.
+    """
+    # Both dialects return the (cast) sums and day numbers as int and ids as str: no conversions.
+    return [ReportRow(day_of(day), *sums) for day, *sums in rows]
+
+
+async def _daily_rows(
+    connection: AsyncConnection,
+    group_by: str,
+    timezone: str,
+    bounds_us: Sequence[int],
+    first_day: int,
+    model: str | None,
+) -> list[ReportRow]:
+    """The report rows of consecutive whole local days ``bounds_us`` (numbered from ``first_day``)."""
+    day_of = {bound // 1_000_000: first_day + index for index, bound in enumerate(bounds_us[:-1])}
+    query = daily_report_query(group_by, timezone, bounds_us[0] // 1_000_000, bounds_us[-1] // 1_000_000, model)
+    return _report_rows((await connection.execute(query)).all(), day_of.__getitem__)
+
+
 def _as_filter(flt: LogFilter | Mapping[str, Any]) -> LogFilter:
     # The HTTP layer passes the fields (it does not import storage); the dashboard passes a LogFilter.
     return flt if isinstance(flt, LogFilter) else LogFilter(**flt)
@@ -233,20 +295,30 @@ class SpendQueries:
     async def report(
         self, group_by: str, day_bounds_us: Sequence[int], flt: LogFilter | Mapping[str, Any]
     ) -> list[ReportRow]:
-        """Spend per day and ``group_by`` over the days ``day_bounds_us`` delimits (see ``report_query``)."""
+        """Spend per day and ``group_by`` over the days ``day_bounds_us`` delimits (see ``report_query``).
+
+        Days that are whole local days of the timezone the daily rollups completely cover are read from them;
+        runs of other days (another timezone's, partial days, or all of them while the daily rollups are still
+        being filled) as ``report_query`` reads them. Either way the sums are the raw ones.
+        """
+        flt = _as_filter(flt)
+        if len(day_bounds_us) < 2 or list(day_bounds_us) != sorted(set(day_bounds_us)):
+            raise ValueError("day_bounds_us: at least two strictly increasing instants")
         async with self._engine.connect() as connection:
-            result = await connection.execute(report_query(group_by, day_bounds_us, _as_filter(flt)))
-            return [
-                ReportRow(
-                    day=int(row.day),
-                    entity_id=str(row.entity_id),
-                    cost_nanos=int(row.cost_nanos),
-                    requests=int(row.requests),
-                    prompt_tokens=int(row.prompt_tokens),
-                    completion_tokens=int(row.completion_tokens),
-                )
-                for row in result.all()
-            ]
+            timezone = await complete_timezone(connection) if _by_model_at_most(flt) else None
+            daily = whole_days(day_bounds_us, ZoneInfo(timezone)) if timezone else [False] * (len(day_bounds_us) - 1)
+            rows: list[ReportRow] = []
+            first = 0
+            for from_daily, run in itertools.groupby(daily):
+                last = first + len(list(run))
+                bounds = day_bounds_us[first : last + 1]
+                if from_daily and timezone is not None:
+                    rows += await _daily_rows(connection, group_by, timezone, bounds, first, flt.model)
+                else:
+                    result = await connection.execute(report_query(group_by, bounds, flt))
+                    rows += _report_rows(result.all(), first.__add__)
+                first = last
+            return rows
 
     async def adjustments(
         self, entity_type: str | None = None, entity_id: str | None = None, limit: int = 100

@@ -8,13 +8,18 @@ at a time anyway, so a single writer thread loses nothing.
 from __future__ import annotations
 
 import asyncio
+import operator
 import queue
 import sqlite3
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-_RECORD_COLUMNS = (
+from ledgergate.storage.sql.rollup_rows import RollupAdds, RollupKey, merge_rollups
+
+__all__ = ["CHARGE_COLUMNS", "ChargeRow", "RollupAdds", "RollupKey", "SqliteBatchWriter", "merge_rollups"]
+
+RECORD_COLUMNS = (
     "request_id",
     "key_id",
     "user_id",
@@ -32,10 +37,12 @@ _RECORD_COLUMNS = (
     "charged_at_us",
     "ended_at_us",
 )
+# Plain INSERT: the batch's ids already in the ledger are read first under the write lock (BEGIN IMMEDIATE), so
+# a conflict here would be a bug to surface, not a duplicate to skip silently.
 _INSERT_RECORD = (
-    f"INSERT INTO spend_records ({', '.join(_RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _RECORD_COLUMNS)}) ON CONFLICT DO NOTHING RETURNING request_id"
+    f"INSERT INTO spend_records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' for _ in RECORD_COLUMNS)})"
 )
+_record_values = operator.itemgetter(*RECORD_COLUMNS)
 CHARGE_COLUMNS = ("request_id", "entity_type", "entity_id", "cost_nanos", "charged_at_us")
 ChargeRow = tuple[str, str, str, int, int]
 _INSERT_CHARGE = (
@@ -50,14 +57,22 @@ _ADD_ROLLUP = (
     "prompt_tokens = spend_rollups.prompt_tokens + excluded.prompt_tokens, "
     "completion_tokens = spend_rollups.completion_tokens + excluded.completion_tokens"
 )
-# (entity_type, entity_id, model, hour_start_s) -> [cost_nanos, requests, prompt_tokens, completion_tokens]
-RollupKey = tuple[str, str, str, int]
-RollupAdds = dict[RollupKey, list[int]]
+_ADD_DAILY = (
+    "INSERT INTO spend_daily_rollups (timezone, entity_type, entity_id, model, day_start_s, cost_nanos, requests, "
+    "prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (timezone, entity_type, entity_id, day_start_s, model) DO UPDATE SET "
+    "cost_nanos = spend_daily_rollups.cost_nanos + excluded.cost_nanos, "
+    "requests = spend_daily_rollups.requests + excluded.requests, "
+    "prompt_tokens = spend_daily_rollups.prompt_tokens + excluded.prompt_tokens, "
+    "completion_tokens = spend_daily_rollups.completion_tokens + excluded.completion_tokens"
+)
 
 _Job = tuple[
     Sequence[dict[str, Any]],
     Sequence[Sequence[ChargeRow]],
     Sequence[RollupAdds],
+    Sequence[RollupAdds],
+    str,
     asyncio.Future[set[str]],
     asyncio.AbstractEventLoop,
 ]
@@ -84,13 +99,16 @@ class SqliteBatchWriter:
         self,
         records: Sequence[dict[str, Any]],
         charges: Sequence[Sequence[ChargeRow]],
-        rollups: Sequence[RollupAdds],
+        hourly: Sequence[RollupAdds],
+        daily: Sequence[RollupAdds],
+        timezone: str,
     ) -> set[str]:
-        """Insert records, and the charges and rollup additions of each one written (``charges[i]`` and
-        ``rollups[i]`` belong to ``records[i]``), in one transaction; the request ids inserted."""
+        """Insert records, and the charges, hourly and daily rollup additions of each one written (``charges[i]``,
+        ``hourly[i]`` and ``daily[i]`` belong to ``records[i]``; the daily ones are local days of ``timezone``)
+        in one transaction; the request ids inserted."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[set[str]] = loop.create_future()
-        self._jobs.put((records, charges, rollups, future, loop))
+        self._jobs.put((records, charges, hourly, daily, timezone, future, loop))
         return await future
 
     def _run(self) -> None:
@@ -100,9 +118,9 @@ class SqliteBatchWriter:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=30000")
             while (job := self._jobs.get()) is not None:
-                records, charges, rollups, future, loop = job
+                records, charges, hourly, daily, timezone, future, loop = job
                 try:
-                    inserted = self._write(connection, records, charges, rollups)
+                    inserted = self._write(connection, records, charges, hourly, daily, timezone)
                 except Exception as exc:
                     loop.call_soon_threadsafe(_fail, future, exc)
                 else:
@@ -115,34 +133,46 @@ class SqliteBatchWriter:
         connection: sqlite3.Connection,
         records: Sequence[dict[str, Any]],
         charges: Sequence[Sequence[ChargeRow]],
-        rollups: Sequence[RollupAdds],
+        hourly: Sequence[RollupAdds],
+        daily: Sequence[RollupAdds],
+        timezone: str,
     ) -> set[str]:
         connection.execute("BEGIN IMMEDIATE")
         try:
+            # One statement for the ids already in the ledger, one for the new records: no statement per record.
+            ids = list({record["request_id"]: None for record in records})
+            placeholders = ", ".join("?" * len(ids))
+            present = connection.execute(
+                f"SELECT request_id FROM spend_records WHERE request_id IN ({placeholders})", ids
+            ).fetchall()
+            seen: set[str] = {row[0] for row in present}
             inserted: set[str] = set()
+            new_records: list[tuple[Any, ...]] = []
             new_charges: list[ChargeRow] = []
-            added: RollupAdds = {}
-            for record, record_charges, record_rollups in zip(records, charges, rollups, strict=True):
-                row = connection.execute(_INSERT_RECORD, [record[column] for column in _RECORD_COLUMNS]).fetchone()
+            hours: RollupAdds = {}
+            days: RollupAdds = {}
+            for record, record_charges, record_hourly, record_daily in zip(
+                records, charges, hourly, daily, strict=True
+            ):
+                request_id = record["request_id"]
                 # Only a record written now brings charges and rollups: a duplicate adds nothing, whatever it names.
-                if row is not None:
-                    inserted.add(row[0])
-                    new_charges.extend(record_charges)
-                    merge_rollups(added, record_rollups)
+                if request_id in seen:
+                    continue
+                seen.add(request_id)
+                inserted.add(request_id)
+                new_records.append(_record_values(record))
+                new_charges.extend(record_charges)
+                merge_rollups(hours, record_hourly)
+                merge_rollups(days, record_daily)
+            connection.executemany(_INSERT_RECORD, new_records)
             connection.executemany(_INSERT_CHARGE, new_charges)
-            connection.executemany(_ADD_ROLLUP, [(*key, *sums) for key, sums in sorted(added.items())])
+            connection.executemany(_ADD_ROLLUP, [(*key, *sums) for key, sums in sorted(hours.items())])
+            connection.executemany(_ADD_DAILY, [(timezone, *key, *sums) for key, sums in sorted(days.items())])
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
         return inserted
-
-
-def merge_rollups(into: RollupAdds, adds: RollupAdds) -> None:
-    for key, sums in adds.items():
-        total = into.setdefault(key, [0, 0, 0, 0])
-        for index, value in enumerate(sums):
-            total[index] += value
 
 
 def _succeed(future: asyncio.Future[set[str]], inserted: set[str]) -> None:

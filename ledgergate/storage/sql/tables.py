@@ -196,3 +196,43 @@ spend_rollups = Table(
     PrimaryKeyConstraint("entity_type", "entity_id", "hour_start_s", "model"),
     Index("ix_spend_rollups_type_hour", "entity_type", "hour_start_s"),
 )
+
+# Daily sums of the ledger per local day of one timezone (the gateway's), what /spend/report reads for whole days
+# (docs/decisions/0006). Written with the records like the hourly rows, under the same keys plus the timezone;
+# only valid for a timezone whose rollup_coverage row says "complete".
+DAILY_REPORT_COLUMNS = ("model", "cost_nanos", "requests", "prompt_tokens", "completion_tokens")
+spend_daily_rollups = Table(
+    "spend_daily_rollups",
+    metadata,
+    Column("timezone", String(64), nullable=False),
+    Column("entity_type", String(32), nullable=False),
+    Column("entity_id", String(255), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("day_start_s", BigInteger, nullable=False),
+    Column("cost_nanos", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    PrimaryKeyConstraint("timezone", "entity_type", "entity_id", "day_start_s", "model"),
+    # Covering, in the report's group order: a 90-day report by key (90,000 rows) reads this index alone, in
+    # order, with no table lookups and no sort.
+    Index(
+        "ix_spend_daily_rollups_report", "timezone", "entity_type", "day_start_s", "entity_id", *DAILY_REPORT_COLUMNS
+    ),
+)
+
+# Which timezone the writers keep daily rows in, and whether those rows hold every record yet: "backfilling"
+# until the days written before the writers kept them are filled from the hourly rows, then "complete";
+# "unsupported" when some such day does not start on a whole hour (the hourly rows cannot split it).
+DAILY_BACKFILLING = "backfilling"
+DAILY_COMPLETE = "complete"
+DAILY_UNSUPPORTED = "unsupported"
+rollup_coverage = Table(
+    "rollup_coverage",
+    metadata,
+    Column("timezone", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    # the backfill's progress: every day starting before this has been filled (None: not started)
+    Column("backfilled_before_s", BigInteger, nullable=True),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
