@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,10 +23,13 @@ from ledgergate.api.errors import ApiError, install_error_handlers
 from ledgergate.api.llm_routes import LlmRoutes
 from ledgergate.container import Container
 from ledgergate.dashboard.mount import mount_dashboard
+from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ledgergate.storage.redis_counters import RedisCounters
 from ledgergate.upstream.mock_provider import create_mock_provider_app
 
 DEMO_UPSTREAM_PREFIX = "/demo-upstream"
+READINESS_TIMEOUT_S = 2.0
 
 
 class GatewayApp(FastAPI):
@@ -81,6 +85,14 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
             body = {"status": "unhealthy", "db": f"error: {type(exc).__name__}"}
             return Response(orjson.dumps(body), status_code=503, media_type="application/json")
         body = {"status": "healthy", "db": "connected", "version": __version__}
+        if isinstance(container.counters, RedisCounters):
+            # Reported, not failed on: with Redis down every instance answers LLM requests with 503 (fail closed)
+            # and taking them all out of rotation would not help (docs/deployment.md, "Health checks").
+            try:
+                await asyncio.wait_for(container.counters.ping(), READINESS_TIMEOUT_S)
+                body["redis"] = "connected"
+            except (CounterStoreUnavailable, TimeoutError) as exc:
+                body["redis"] = f"error: {type(exc).__name__}"
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def metrics(request: Request) -> Response:

@@ -152,6 +152,13 @@ class RedisCounters:
         if self._owns_client:
             await self._redis.aclose()
 
+    async def ping(self) -> None:
+        """Raise ``CounterStoreUnavailable`` unless Redis answers (readiness: no request is admitted without it)."""
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise CounterStoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+
     # -- running scripts --------------------------------------------------------------------------------------------
 
     async def _eval(self, script: _Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:

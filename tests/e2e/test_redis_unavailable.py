@@ -45,4 +45,8 @@ async def test_redis_unavailable_llm_requests_fail_closed_with_503(
             assert response.headers["retry-after"] == "1"
         liveliness = await http.get(f"{gateway_without_redis.base_url}/health/liveliness")
         assert liveliness.status_code == 200
+        # Reported for alerting, without taking the instance out of rotation (docs/deployment.md).
+        readiness = await http.get(f"{gateway_without_redis.base_url}/health/readiness")
+        assert readiness.status_code == 200
+        assert readiness.json()["redis"].startswith("error: ")
     assert not [r for r in fake_upstream.received() if word in str(r.get("json"))]

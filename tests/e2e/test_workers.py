@@ -46,6 +46,8 @@ async def test_two_workers_behind_one_port_enforce_a_key_budget_jointly(
         workers = [child for child in _children(gateway.pid) if "spawn_main" in _cmdline(child)]
         assert len(workers) == 2
         async with http_client() as http:
+            readiness = (await http.get(f"{gateway.base_url}/health/readiness")).json()
+            assert (readiness["db"], readiness["redis"]) == ("connected", "connected")
             secret, token = await new_key(http, gateway, max_budget=usd_for_requests(budget_requests))
             outcomes = await asyncio.gather(*(chat(http, gateway, secret) for _ in range(total_requests)))
             statuses = Counter(outcome.status for outcome in outcomes)
