@@ -43,6 +43,7 @@ _INSERT_RECORD = (
     f"INSERT INTO spend_records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' for _ in RECORD_COLUMNS)})"
 )
 _record_values = operator.itemgetter(*RECORD_COLUMNS)
+INLINE_MAX_RECORDS = 4  # batches up to this size are committed on the event loop's thread
 CHARGE_COLUMNS = ("request_id", "entity_type", "entity_id", "cost_nanos", "charged_at_us")
 ChargeRow = tuple[str, str, str, int, int]
 _INSERT_CHARGE = (
@@ -83,17 +84,25 @@ class SqliteBatchWriter:
         self._path = path
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._inline: sqlite3.Connection | None = None
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="ledger-sqlite-writer", daemon=True)
             self._thread.start()
+            # Small batches are written on the event loop's thread: a hand-off to the writer thread and back costs
+            # more CPU than the commit itself. Busy timeout 0: if another connection holds the write lock, the
+            # batch goes to the thread, which may wait for it without stalling the event loop.
+            self._inline = _connect(self._path, busy_timeout_ms=0)
 
     def stop(self) -> None:
         if self._thread is not None:
             self._jobs.put(None)
             self._thread.join()
             self._thread = None
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
 
     async def write(
         self,
@@ -106,17 +115,21 @@ class SqliteBatchWriter:
         """Insert records, and the charges, hourly and daily rollup additions of each one written (``charges[i]``,
         ``hourly[i]`` and ``daily[i]`` belong to ``records[i]``; the daily ones are local days of ``timezone``)
         in one transaction; the request ids inserted."""
+        if self._inline is not None and len(records) <= INLINE_MAX_RECORDS:
+            try:
+                return self._write(self._inline, records, charges, hourly, daily, timezone)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                # BEGIN IMMEDIATE found the write lock taken (nothing was written): the thread waits for it.
         loop = asyncio.get_running_loop()
         future: asyncio.Future[set[str]] = loop.create_future()
         self._jobs.put((records, charges, hourly, daily, timezone, future, loop))
         return await future
 
     def _run(self) -> None:
-        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        connection = _connect(self._path, busy_timeout_ms=30_000)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA busy_timeout=30000")
             while (job := self._jobs.get()) is not None:
                 records, charges, hourly, daily, timezone, future, loop = job
                 try:
@@ -173,6 +186,14 @@ class SqliteBatchWriter:
             connection.execute("ROLLBACK")
             raise
         return inserted
+
+
+def _connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    return connection
 
 
 def _succeed(future: asyncio.Future[set[str]], inserted: set[str]) -> None:
