@@ -122,7 +122,9 @@ class LlmEndpoints:
             log.error("background settlement failed", exc_info=task.exception())
 
     def _settlement(self, charger: RequestCharger, ticket: Ticket) -> _Settlement:
-        return _Settlement(lambda usage, status: self._background_task(charger.settle(ticket, usage, status)))
+        return _Settlement(
+            lambda usage, status, recorded: self._background_task(charger.settle(ticket, usage, status, recorded))
+        )
 
     def handler(self, dialect: Dialect[Any], *, streams: bool) -> _Handler:
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
@@ -266,17 +268,39 @@ def _stream_usage(ticket: Ticket, tracker: StreamTracker) -> Usage:
 
 
 class _Settlement:
-    """Exactly one settlement per admitted request, as a task of its own so a cancelled request cannot cut
-    it in half (ledger written, counters not)."""
+    """Exactly one settlement per admitted request, as a task of its own so a cancelled request cannot cut it in
+    half (ledger written, counters not). The response waits for the durable record only: turning the hold into
+    spend in the counters continues in that task (with Redis, one round trip less before the client's answer;
+    until then the counter still holds the request's maximum cost, never less than it spent)."""
 
-    def __init__(self, schedule: Callable[[Usage | None, RequestStatus], asyncio.Task[SpendRecord]]) -> None:
+    def __init__(
+        self, schedule: Callable[[Usage | None, RequestStatus, Callable[[SpendRecord], None]], asyncio.Task[Any]]
+    ) -> None:
         self._schedule = schedule
-        self._task: asyncio.Task[SpendRecord] | None = None
+        self._recorded: asyncio.Future[SpendRecord] | None = None
 
-    def start(self, usage: Usage | None, status: RequestStatus) -> asyncio.Task[SpendRecord]:
-        if self._task is None:
-            self._task = self._schedule(usage, status)
-        return self._task
+    def start(self, usage: Usage | None, status: RequestStatus) -> asyncio.Future[SpendRecord]:
+        if self._recorded is None:
+            recorded: asyncio.Future[SpendRecord] = asyncio.get_running_loop().create_future()
+            self._recorded = recorded
+
+            def record_written(record: SpendRecord) -> None:
+                if not recorded.done():
+                    recorded.set_result(record)
+
+            def settled(task: asyncio.Task[Any]) -> None:
+                if recorded.done():
+                    return
+                if task.cancelled():
+                    recorded.cancel()
+                elif (exc := task.exception()) is not None:
+                    recorded.set_exception(exc)
+                    recorded.exception()  # retrieved: a request that no longer waits must not warn about it
+                else:
+                    recorded.set_result(task.result())
+
+            self._schedule(usage, status, record_written).add_done_callback(settled)
+        return self._recorded
 
     async def run(self, usage: Usage | None, status: RequestStatus) -> SpendRecord:
         return await asyncio.shield(self.start(usage, status))

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -208,8 +208,17 @@ class RequestCharger:
             rate_lines=tuple(rate.line for _, rate in rates),
         )
 
-    async def settle(self, ticket: Ticket, usage: Usage | None, status: RequestStatus) -> SpendRecord:
-        """Write the spend record (durably, before the response completes), then turn the hold into spend."""
+    async def settle(
+        self,
+        ticket: Ticket,
+        usage: Usage | None,
+        status: RequestStatus,
+        on_recorded: Callable[[SpendRecord], None] | None = None,
+    ) -> SpendRecord:
+        """Write the spend record (durably, before the response completes), then turn the hold into spend.
+
+        ``on_recorded`` is called once the record is durable (or found already in the ledger), before the counters
+        are updated: what the response waits for."""
         usage = usage or Usage()
         cost = cost_nanos(usage, ticket.call.deployment.prices)
         parties = ticket.parties
@@ -243,6 +252,8 @@ class RequestCharger:
             raise
         if inserted and self.spend_observer is not None:
             self.spend_observer.recorded(ticket, record)
+        if on_recorded is not None:
+            on_recorded(record)
         try:
             if not inserted:  # settled before (another process, or a retry): the counters have it already
                 await self._counters.release(ticket.call.request_id)
