@@ -288,14 +288,32 @@ async def spend_report(
     total = [0, 0, 0, 0]
     report_rows = []
     for row in rows:
-        sums = (row.cost_nanos, row.requests, row.prompt_tokens, row.completion_tokens)
+        cost, requests, prompt, completion = row.cost_nanos, row.requests, row.prompt_tokens, row.completion_tokens
         report_rows.append(
-            {"date": labels[row.day], "entity_type": group, "entity_id": row.entity_id, **_totals(*sums)}
+            {
+                "date": labels[row.day],
+                "entity_type": group,
+                "entity_id": row.entity_id,
+                "spend": nanos_to_usd(cost),
+                "cost_nanos": cost,
+                "requests": requests,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
         )
-        entity_sums = per_entity.setdefault(row.entity_id, [0, 0, 0, 0])
-        for index, value in enumerate(sums):
-            entity_sums[index] += value
-            total[index] += value
+        entity_sums = per_entity.get(row.entity_id)
+        if entity_sums is None:
+            per_entity[row.entity_id] = [cost, requests, prompt, completion]
+        else:
+            entity_sums[0] += cost
+            entity_sums[1] += requests
+            entity_sums[2] += prompt
+            entity_sums[3] += completion
+        total[0] += cost
+        total[1] += requests
+        total[2] += prompt
+        total[3] += completion
     entities = [
         {"entity_type": group, "entity_id": entity_id, **_totals(*sums)} for entity_id, sums in per_entity.items()
     ]
