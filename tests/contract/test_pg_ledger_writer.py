@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
-import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -16,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ledgergate.domain.charging import EntityRef, EntityType
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.storage.sql.engine import upgrade_schema
+from ledgergate.storage.sql.ledger import charge_rows, record_row
 from ledgergate.storage.sql.pg_ledger_writer import PgLedgerWriter
 from ledgergate.storage.sql.rollup_rows import rollup_adds
-from ledgergate.storage.sql.sqlite_writer import ChargeRow
 from tests.contract.services import POSTGRES_URL, create_pg_schema, drop_pg_schema, pg_engine
 
 HOUR_S = 1_767_225_600  # 2026-01-01T00:00Z
@@ -53,33 +52,8 @@ def _record(
 
 async def _write(writer: PgLedgerWriter, records: Sequence[SpendRecord], timezone: str = TZ) -> set[str]:
     """What ``SqlLedger`` hands the writer for these records (UTC days)."""
-    rows: list[dict[str, Any]] = []
-    charges: list[list[ChargeRow]] = []
-    for record in records:
-        rows.append(
-            {
-                "request_id": record.request_id,
-                "key_id": record.key_id,
-                "user_id": record.user_id,
-                "team_id": record.team_id,
-                "organization_id": record.organization_id,
-                "customer_id": record.customer_id,
-                "tags": orjson.dumps(list(record.tags)).decode(),
-                "model": record.model,
-                "deployment_id": record.deployment_id,
-                "route": record.route,
-                "prompt_tokens": record.prompt_tokens,
-                "completion_tokens": record.completion_tokens,
-                "cost_nanos": record.cost_nanos,
-                "status": record.status.value,
-                "charged_at_us": record.charged_at_us,
-                "ended_at_us": record.ended_at_us,
-            }
-        )
-        targets = dict.fromkeys((target.type.value, target.id) for target in record.targets)
-        charges.append(
-            [(record.request_id, kind, id_, record.cost_nanos, record.charged_at_us) for kind, id_ in targets]
-        )
+    rows = [record_row(record) for record in records]
+    charges = [charge_rows(record) for record in records]
     at_s = [record.charged_at_us // 1_000_000 for record in records]
     hourly = [rollup_adds(record, s // 3600 * 3600) for record, s in zip(records, at_s, strict=True)]
     daily = [rollup_adds(record, s // DAY_S * DAY_S) for record, s in zip(records, at_s, strict=True)]

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.domain.ledger import SpendRecord
 from ledgergate.storage.sql.engine import MIGRATIONS_DIR, upgrade_schema
-from ledgergate.storage.sql.ledger import SqlLedger
+from ledgergate.storage.sql.ledger import SqlLedger, record_row
 from ledgergate.storage.sql.rollup_rows import LocalDays
 from ledgergate.storage.sql.spend_queries import LogFilter, SpendQueries
 from ledgergate.storage.sql.tables import spend_charges, spend_records
@@ -191,7 +191,7 @@ async def test_upgrade_fills_daily_rollups_of_a_ledger_written_before_them(ledge
     ns = f"x{uuid.uuid4().hex[:10]}"
     records = {record.request_id: record for record in random_records(rng, ns, 120, _start_s("2026-10-20"), 8 * DAY_S)}
     async with engine.begin() as connection:
-        await connection.execute(insert(spend_records), [_record_row(record) for record in records.values()])
+        await connection.execute(insert(spend_records), [record_row(record) for record in records.values()])
         await connection.execute(
             insert(spend_charges),
             [
@@ -212,20 +212,3 @@ async def test_upgrade_fills_daily_rollups_of_a_ledger_written_before_them(ledge
     assert await coverage(engine) == {"Europe/Berlin": "complete"}
     expected = expected_daily(list(records.values()), ZoneInfo("Europe/Berlin"))
     assert await daily_rows(engine, "Europe/Berlin", ns) == expected
-
-
-def _record_row(record: SpendRecord) -> dict[str, object]:
-    return {
-        "request_id": record.request_id,
-        "key_id": record.key_id,
-        "tags": "[]",
-        "model": record.model,
-        "deployment_id": record.deployment_id,
-        "route": record.route,
-        "prompt_tokens": record.prompt_tokens,
-        "completion_tokens": record.completion_tokens,
-        "cost_nanos": record.cost_nanos,
-        "status": record.status.value,
-        "charged_at_us": record.charged_at_us,
-        "ended_at_us": record.ended_at_us,
-    }

@@ -158,8 +158,8 @@ class SqlLedger:
         Only the record actually written brings its charges and rollups: a duplicate request id (already in the
         ledger, or earlier in this batch) adds nothing, even if it names other targets.
         """
-        rows = [_record_row(record) for record in records]
-        charges = [_charge_rows(record) for record in records]
+        rows = [record_row(record) for record in records]
+        charges = [charge_rows(record) for record in records]
         hourly = [rollup_adds(record, hour_start_s(record.charged_at_us)) for record in records]
         daily = [self.daily_adds(record) for record in records]
         if self._sqlite_writer is not None:
@@ -319,7 +319,7 @@ async def _rate_sum(connection: AsyncConnection, key: CounterKey, end_s: int, un
     return int(await connection.scalar(query) or 0)
 
 
-def _charge_rows(record: SpendRecord) -> list[ChargeRow]:
+def charge_rows(record: SpendRecord) -> list[ChargeRow]:
     # Each target once: the charges table holds one row per target (its primary key).
     targets = dict.fromkeys((target.type.value, target.id) for target in record.targets)
     return [
@@ -343,7 +343,7 @@ def _rollup_row(bucket_column: str, key: tuple[str, str, str, int], sums: list[i
     }
 
 
-def _record_row(record: SpendRecord) -> dict[str, Any]:
+def record_row(record: SpendRecord) -> dict[str, Any]:
     return {
         "request_id": record.request_id,
         "key_id": record.key_id,
