@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import http.client
 import json
 import os
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -41,13 +39,13 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 
 import procs  # noqa: E402
 from stack import BODY, CONFIG_TEMPLATE, MASTER_KEY, MODEL, gateway_command, http_json, start_upstream  # noqa: E402
+from steady import filler_secret, steady_latency  # noqa: E402
 
 DAYS = 90
 LEDGER_KEYS = 1000
 TEAMS = 100
 MODELS = ["bench-model", "model-b", "model-c"]
 HOUR_S = 3600
-STEADY_REQUESTS = 1000
 RAW_FALLBACK = [False]
 KEY = {"key_alias": "scale", "max_budget": 1e9, "budget_limits": [{"budget_duration": "1d", "max_budget": 1e9}]}
 
@@ -145,10 +143,6 @@ def generate(db: Path, records: int, key_id: str, team_id: str, now_s: int, seed
     return time.perf_counter() - started
 
 
-def filler_secret(index: int) -> str:
-    return f"sk-scale-filler-{index}"
-
-
 def add_filler_keys(db: Path, key_id: str, total_keys: int) -> float:
     """Copies of the real key's entity row under other ids (the hashes of ``filler_secret(i)``, so requests can
     use them), until the entities table holds ``total_keys`` keys."""
@@ -181,48 +175,6 @@ def _filler_value(column: str, index: int, row: dict[str, Any]) -> Any:
     if column == "entity_id":
         return hashlib.sha256(filler_secret(index).encode()).hexdigest()
     return f"filler-{index}" if column == "alias" else row[column]
-
-
-def _latencies_ms(url: str, secrets: list[str], body: bytes) -> list[float]:
-    """One keep-alive connection, one request after the other (concurrency 1), a secret per request in turn."""
-    target = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=30)
-    latencies = []
-    try:
-        for secret in secrets:
-            headers = {"authorization": f"Bearer {secret}", "content-type": "application/json"}
-            started = time.perf_counter()
-            connection.request("POST", target.path, body, headers)
-            response = connection.getresponse()
-            response.read()
-            latencies.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
-                raise RuntimeError(f"{url}: {response.status}")
-    finally:
-        connection.close()
-    return latencies
-
-
-def steady_latency(gateway_url: str, direct_url: str, secret: str, filler_keys: int) -> dict[str, float]:
-    """p50 latency at concurrency 1 once warm, through the gateway with the governed key and direct to the
-    upstream: their difference is the added latency that must not grow with the ledger or the key count. With
-    filler keys, also the p50 over 200 of them taken at random (each one's first request loads it from the
-    entities table: the lookup that must stay flat with 1,000 vs 1,000,000 keys)."""
-    body = BODY.encode()
-    _latencies_ms(gateway_url, [secret] * 200, body)  # warm-up
-    gateway = statistics.median(_latencies_ms(gateway_url, [secret] * STEADY_REQUESTS, body))
-    direct = statistics.median(_latencies_ms(direct_url, ["unused"] * STEADY_REQUESTS, body))
-    result = {
-        "steady_p50_ms": round(gateway, 3),
-        "direct_p50_ms": round(direct, 3),
-        "steady_added_p50_ms": round(gateway - direct, 3),
-    }
-    if filler_keys:
-        picked = [filler_secret(index) for index in random.Random(11).sample(range(filler_keys), 200)]
-        result["random_keys_first_request_p50_ms"] = round(
-            statistics.median(_latencies_ms(gateway_url, picked, body)), 3
-        )
-    return result
 
 
 async def _median_ms(call: Any, runs: int = 5) -> float:
