@@ -32,6 +32,7 @@ from ledgergate.storage.sql.tables import (
     ROLLUP_HOUR_S,
     ROLLUP_RECORD_ID,
     ROLLUP_RECORD_TYPE,
+    ROLLUP_SUMS,
     rollup_coverage,
     spend_rollups,
 )
@@ -41,7 +42,6 @@ logger = logging.getLogger(__name__)
 _HOUR_US = ROLLUP_HOUR_S * 1_000_000
 # The entity types rollup rows are kept for; listed so that each is one range of the (type, hour) index.
 _ROLLUP_TYPES = [entity_type.value for entity_type in EntityType] + [ROLLUP_RECORD_TYPE]
-_SUMS = ("cost_nanos", "requests", "prompt_tokens", "completion_tokens")
 _RETRY_S = 30.0
 _MIN_PAUSE_S = 0.01
 
@@ -50,14 +50,14 @@ def _fill_day_sql(dialect: str) -> str:
     # Sorted as the writers sort their upserts (code point order, hence COLLATE "C" on PostgreSQL), so a
     # backfill and a writer never lock two daily rows in opposite orders.
     collate = ' COLLATE "C"' if dialect == "postgresql" else ""
-    differs = " OR ".join(f"h.{name} <> COALESCE(d.{name}, 0)" for name in _SUMS)
+    differs = " OR ".join(f"h.{name} <> COALESCE(d.{name}, 0)" for name in ROLLUP_SUMS)
     return f"""
 INSERT INTO spend_daily_rollups
-    (timezone, entity_type, entity_id, model, day_start_s, {", ".join(_SUMS)})
+    (timezone, entity_type, entity_id, model, day_start_s, {", ".join(ROLLUP_SUMS)})
 SELECT CAST(:timezone AS VARCHAR(64)), h.entity_type, h.entity_id, h.model, CAST(:day_start_s AS BIGINT),
-       {", ".join(f"h.{name} - COALESCE(d.{name}, 0)" for name in _SUMS)}
+       {", ".join(f"h.{name} - COALESCE(d.{name}, 0)" for name in ROLLUP_SUMS)}
 FROM (
-    SELECT entity_type, entity_id, model, {", ".join(f"SUM({name}) AS {name}" for name in _SUMS)}
+    SELECT entity_type, entity_id, model, {", ".join(f"SUM({name}) AS {name}" for name in ROLLUP_SUMS)}
     FROM spend_rollups
     WHERE entity_type IN :types AND hour_start_s >= :day_start_s AND hour_start_s < :day_end_s
     GROUP BY entity_type, entity_id, model
@@ -68,7 +68,7 @@ LEFT JOIN spend_daily_rollups d
 WHERE {differs}
 ORDER BY h.entity_type{collate}, h.entity_id{collate}, h.model{collate}
 ON CONFLICT (timezone, entity_type, entity_id, day_start_s, model) DO UPDATE SET
-    {", ".join(f"{name} = spend_daily_rollups.{name} + excluded.{name}" for name in _SUMS)}
+    {", ".join(f"{name} = spend_daily_rollups.{name} + excluded.{name}" for name in ROLLUP_SUMS)}
 """
 
 

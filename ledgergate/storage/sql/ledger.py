@@ -25,6 +25,7 @@ from ledgergate.storage.sql.tables import (
     DAILY_BACKFILLING,
     DAILY_UNSUPPORTED,
     ROLLUP_HOUR_S,
+    ROLLUP_SUMS,
     spend_adjustments,
     spend_charges,
     spend_daily_rollups,
@@ -33,7 +34,6 @@ from ledgergate.storage.sql.tables import (
 )
 
 _MAX_BATCH = 1000
-_SUMS = ("cost_nanos", "requests", "prompt_tokens", "completion_tokens")
 
 
 class SqlLedger:
@@ -56,12 +56,12 @@ class SqlLedger:
         add_rollup = insert(spend_rollups)
         self._add_rollups = add_rollup.on_conflict_do_update(
             index_elements=["entity_type", "entity_id", "hour_start_s", "model"],
-            set_={name: spend_rollups.c[name] + add_rollup.excluded[name] for name in _SUMS},
+            set_={name: spend_rollups.c[name] + add_rollup.excluded[name] for name in ROLLUP_SUMS},
         )
         add_daily = insert(spend_daily_rollups)
         self._add_daily = add_daily.on_conflict_do_update(
             index_elements=["timezone", "entity_type", "entity_id", "day_start_s", "model"],
-            set_={name: spend_daily_rollups.c[name] + add_daily.excluded[name] for name in _SUMS},
+            set_={name: spend_daily_rollups.c[name] + add_daily.excluded[name] for name in ROLLUP_SUMS},
         )
         self._pending: list[tuple[SpendRecord, asyncio.Future[bool]]] = []
         self._wakeup = asyncio.Event()

@@ -31,13 +31,12 @@ from sqlalchemy.util import greenlet_spawn
 
 from ledgergate.storage.sql.rollup_rows import RollupAdds
 from ledgergate.storage.sql.sqlite_writer import RECORD_COLUMNS, ChargeRow
-from ledgergate.storage.sql.tables import spend_records
+from ledgergate.storage.sql.tables import ROLLUP_SUMS, spend_records
 
 # The array type each record column travels as: text for the string columns, int8 for the integer ones.
 _RECORD_TYPES = [
     "text" if isinstance(spend_records.c[column].type, String | Text) else "int8" for column in RECORD_COLUMNS
 ]
-_SUMS = ("cost_nanos", "requests", "prompt_tokens", "completion_tokens")
 
 
 def _params(start: int, types: Sequence[str]) -> str:
@@ -52,15 +51,15 @@ def _upsert(table: str, period: str, first_param: int, after: str = "") -> str:
     picked = ("$1::text", *(f"a.{column}" for column in key)) if daily else tuple(f"a.{column}" for column in key)
     ordered = ", ".join(f'a.{column} COLLATE "C"' if column != period else f"a.{column}" for column in key)
     return f"""
-    INSERT INTO {table} AS t ({", ".join(columns)}, {", ".join(_SUMS)})
-    SELECT {", ".join(picked)}, {", ".join(f"sum(a.{name})::int8" for name in _SUMS)}
-    FROM unnest({_params(first_param, _ROLLUP_TYPES)}) AS a(request_id, {", ".join(key)}, {", ".join(_SUMS)})
+    INSERT INTO {table} AS t ({", ".join(columns)}, {", ".join(ROLLUP_SUMS)})
+    SELECT {", ".join(picked)}, {", ".join(f"sum(a.{name})::int8" for name in ROLLUP_SUMS)}
+    FROM unnest({_params(first_param, _ROLLUP_TYPES)}) AS a(request_id, {", ".join(key)}, {", ".join(ROLLUP_SUMS)})
     JOIN inserted USING (request_id)
     {f"WHERE {after}" if after else ""}
     GROUP BY {", ".join(f"a.{column}" for column in key)}
     ORDER BY {ordered}
     ON CONFLICT ({"timezone, " if daily else ""}entity_type, entity_id, {period}, model)
-    DO UPDATE SET {", ".join(f"{name} = t.{name} + excluded.{name}" for name in _SUMS)}
+    DO UPDATE SET {", ".join(f"{name} = t.{name} + excluded.{name}" for name in ROLLUP_SUMS)}
     RETURNING 1"""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -181,17 +183,24 @@ counter_store_members = Table(
 ROLLUP_RECORD_TYPE = "record"
 ROLLUP_RECORD_ID = "*"
 ROLLUP_HOUR_S = 3600
+ROLLUP_SUMS = ("cost_nanos", "requests", "prompt_tokens", "completion_tokens")
+
+
+def _rollup_columns(bucket_column: str) -> list[Column[Any]]:
+    """The columns every rollup table has: who, which model, the bucket's start, and the sums."""
+    return [
+        Column("entity_type", String(32), nullable=False),
+        Column("entity_id", String(255), nullable=False),
+        Column("model", String(255), nullable=False),
+        Column(bucket_column, BigInteger, nullable=False),
+        *(Column(name, BigInteger, nullable=False) for name in ROLLUP_SUMS),
+    ]
+
+
 spend_rollups = Table(
     "spend_rollups",
     metadata,
-    Column("entity_type", String(32), nullable=False),
-    Column("entity_id", String(255), nullable=False),
-    Column("model", String(255), nullable=False),
-    Column("hour_start_s", BigInteger, nullable=False),
-    Column("cost_nanos", BigInteger, nullable=False),
-    Column("requests", BigInteger, nullable=False),
-    Column("prompt_tokens", BigInteger, nullable=False),
-    Column("completion_tokens", BigInteger, nullable=False),
+    *_rollup_columns("hour_start_s"),
     # hour before model: an entity's time range is one index range whether or not a model narrows it
     PrimaryKeyConstraint("entity_type", "entity_id", "hour_start_s", "model"),
     Index("ix_spend_rollups_type_hour", "entity_type", "hour_start_s"),
@@ -205,14 +214,7 @@ spend_daily_rollups = Table(
     "spend_daily_rollups",
     metadata,
     Column("timezone", String(64), nullable=False),
-    Column("entity_type", String(32), nullable=False),
-    Column("entity_id", String(255), nullable=False),
-    Column("model", String(255), nullable=False),
-    Column("day_start_s", BigInteger, nullable=False),
-    Column("cost_nanos", BigInteger, nullable=False),
-    Column("requests", BigInteger, nullable=False),
-    Column("prompt_tokens", BigInteger, nullable=False),
-    Column("completion_tokens", BigInteger, nullable=False),
+    *_rollup_columns("day_start_s"),
     PrimaryKeyConstraint("timezone", "entity_type", "entity_id", "day_start_s", "model"),
     # Covering, in the report's group order: a 90-day report by key (90,000 rows) reads this index alone, in
     # order, with no table lookups and no sort.
