@@ -235,7 +235,7 @@ class RedisCacheCoherence:
             finally:
                 self._subscribed.clear()
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     async def _confirmed(self, pubsub: Any) -> None:
         deadline = time.monotonic() + _SUBSCRIBE_TIMEOUT_S
