@@ -21,6 +21,12 @@ from ledgergate.config_values import ConfigError as ConfigError  # re-exported: 
 from ledgergate.config_values import Section, expand_env
 from ledgergate.deployments import Deployment
 from ledgergate.domain.alerts import DEFAULT_ALERT_THRESHOLDS, parse_alert_thresholds
+from ledgergate.domain.dashboard_sessions import DEFAULT_IDLE_TIMEOUT_S as DEFAULT_IDLE_S
+from ledgergate.domain.dashboard_sessions import (
+    DEFAULT_MAX_AGE_S,
+    SECURE_COOKIE_MODES,
+    SecureCookieMode,
+)
 from ledgergate.domain.errors import InvalidInput
 from ledgergate.domain.pricing import TokenPrices
 from ledgergate.pricing_catalog import (
@@ -99,6 +105,10 @@ class GatewaySettings:
     metrics_labels: tuple[str, ...] = DEFAULT_METRICS_LABELS
     metrics_top_n: int = 20
     metrics_require_auth: bool = False
+    # The dashboard's session cookie (see docs/configuration.md#dashboard)
+    dashboard_secure_cookies: SecureCookieMode = "auto"
+    dashboard_session_idle_timeout_s: int = DEFAULT_IDLE_S
+    dashboard_session_max_age_s: int = DEFAULT_MAX_AGE_S
     extra: dict[str, Any] = field(default_factory=dict)  # general_settings keys ledgergate does not use
 
 
@@ -166,6 +176,16 @@ def _metrics_labels(section: Section) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+_MAX_SESSION_S = 366 * 86400
+
+
+def _session_seconds(section: Section, key: str, default: int) -> int:
+    value = section.positive_int(key) or default
+    if value > _MAX_SESSION_S:
+        raise section.fail(key, f"must be at most {_MAX_SESSION_S} (366 days), got {value!r}")
+    return value
+
+
 def _parse_settings(
     general: Mapping[str, Any], litellm_settings: Mapping[str, Any], environ: Mapping[str, str]
 ) -> GatewaySettings:
@@ -216,6 +236,11 @@ def _parse_settings(
         metrics_labels=_metrics_labels(section),
         metrics_top_n=section.count("metrics_top_n", 20),
         metrics_require_auth=section.flag("metrics_require_auth", False),
+        dashboard_secure_cookies=cast(
+            SecureCookieMode, section.choice("dashboard_secure_cookies", SECURE_COOKIE_MODES)
+        ),
+        dashboard_session_idle_timeout_s=_session_seconds(section, "dashboard_session_idle_timeout_s", DEFAULT_IDLE_S),
+        dashboard_session_max_age_s=_session_seconds(section, "dashboard_session_max_age_s", DEFAULT_MAX_AGE_S),
         extra=extra,
     )
 

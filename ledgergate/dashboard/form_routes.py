@@ -111,7 +111,7 @@ async def _submit_form(request: Request, viewer: Viewer, kind: KindInfo, entity:
     if entity is None and result.get("key"):
         # The secret exists only in this response: show it once, never cache the page.
         context = {"kind": kind, "secret": result["key"], "entity_id": entity_id, "name": name, "active": kind.slug}
-        return render(request, viewer, "secret.html", context, no_store=True)
+        return render(request, viewer, "secret.html", context)
     verb = "Created" if entity is None else "Saved"
     detail = f"/{kind.slug}/view/{quote(entity_id, safe='')}"
     return redirect(request, detail, level="success", message=f"{verb} {kind.singular} {name!r}.")

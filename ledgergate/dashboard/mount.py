@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from ledgergate.dashboard import auth_routes, form_routes, page_routes
+from ledgergate.dashboard.security_headers import DashboardSecurityHeaders
 from ledgergate.dashboard.web import STATIC_DIR, LoginRequired, PageError, error_page, login_required_page
 
 
@@ -16,3 +17,5 @@ def mount_dashboard(app: FastAPI) -> None:
         app.include_router(routes.router)
     app.add_exception_handler(LoginRequired, login_required_page)
     app.add_exception_handler(PageError, error_page)
+    # Outermost, so that redirects, error pages and static files get the headers too.
+    app.add_middleware(DashboardSecurityHeaders)

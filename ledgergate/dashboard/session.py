@@ -1,84 +1,85 @@
-"""Dashboard sessions: a signed, HttpOnly cookie naming the logged-in key by its hash, never its secret.
+"""Dashboard sessions over HTTP: which cookie carries the session, its flags, and who it stands for now.
 
-The key is re-read on every request, so blocking or deleting it ends its sessions at once. The signing secret
-is derived from the master key when there is one, so that every instance behind a load balancer (and a
-restarted one) accepts the same cookies, and rotating the master key ends every session; without a master key
-it is random per process.
+The cookie holds only a random id (``services/dashboard_sessions.py``); the principal, the CSRF token and the
+expiry live in the database, so logging out ends a session on every instance at once
+(docs/decisions/0008-dashboard-sessions.md).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
-
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ledgergate.api.auth import Principal, Role
 from ledgergate.api.errors import ApiError
 from ledgergate.container import Container
 from ledgergate.domain.charging import EntityType
+from ledgergate.domain.dashboard_sessions import (
+    COOKIE_BASE_NAME,
+    PrincipalKind,
+    SessionPolicy,
+    SessionRecord,
+    cookie_is_secure,
+    cookie_name,
+)
 from ledgergate.domain.entities import Entity
+from ledgergate.services.dashboard_sessions import DashboardSessions
+from ledgergate.storage.sql.dashboard_sessions import SqlDashboardSessions
 
-COOKIE_NAME = "ledgergate_session"
-SESSION_TTL_S = 12 * 3600
-_VERSION = "v1"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+MASTER_ALIAS = "master_key"
 
 
-def _same(a: str, b: str) -> bool:
-    # compare_digest refuses non-ASCII str; cookies and form fields may carry anything.
-    return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
-
-
-class Sessions:
-    def __init__(self, master_key: str | None) -> None:
-        if master_key:
-            self._secret = hashlib.sha256(b"ledgergate-dashboard-session\x00" + master_key.encode()).digest()
-        else:
-            self._secret = secrets.token_bytes(32)
-        self.master_key_id = hashlib.sha256(master_key.encode()).hexdigest() if master_key else None
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())
-
-    def issue(self, key_id: str, now_s: float) -> str:
-        payload = f"{_VERSION}.{key_id}.{int(now_s) + SESSION_TTL_S}"
-        return f"{payload}.{self._sign(payload)}"
-
-    def key_id(self, cookie: str | None, now_s: float) -> str | None:
-        """The key a valid, unexpired cookie names; ``None`` for anything else."""
-        if not cookie:
-            return None
-        payload, _, signature = cookie.rpartition(".")
-        if not _same(signature, self._sign(payload)):
-            return None
-        version, _, rest = payload.partition(".")
-        key_id, _, expires = rest.rpartition(".")
-        if version != _VERSION or not expires.isdigit() or int(expires) <= now_s:
-            return None
-        return key_id
-
-    def csrf_token(self, cookie: str) -> str:
-        """Forms carry this; a cross-site page cannot read it, so it cannot forge a dashboard write."""
-        return self._sign(f"csrf.{cookie}")
-
-    def csrf_ok(self, cookie: str | None, token: str | None) -> bool:
-        return bool(cookie and token) and _same(self.csrf_token(cookie or ""), token or "")
-
-
-def sessions(request: Request) -> Sessions:
+def sessions(request: Request) -> DashboardSessions:
     state = request.app.state
-    found: Sessions | None = getattr(state, "dashboard_sessions", None)
+    found: DashboardSessions | None = getattr(state, "dashboard_sessions", None)
     if found is None:
         container: Container = state.container
-        found = Sessions(container.config.settings.master_key)
+        settings = container.config.settings
+        policy = SessionPolicy(settings.dashboard_session_idle_timeout_s, settings.dashboard_session_max_age_s)
+        store = SqlDashboardSessions(container.engine)
+        found = DashboardSessions(store, container.clock, policy, settings.master_key)
         state.dashboard_sessions = found
     return found
+
+
+def cookie_path(request: Request, secure: bool) -> str:
+    # A __Host- cookie must have Path=/; otherwise the cookie stays within the dashboard.
+    return "/" if secure else f"{request.scope.get('root_path', '')}/ui"
+
+
+def is_secure(request: Request) -> bool:
+    container: Container = request.app.state.container
+    mode = container.config.settings.dashboard_secure_cookies
+    return cookie_is_secure(mode, request.url.scheme, request.headers.get("x-forwarded-proto"))
+
+
+def set_cookie(request: Request, response: Response, base_name: str, value: str, max_age_s: int, **flags: str) -> None:
+    secure = is_secure(request)
+    response.set_cookie(
+        cookie_name(base_name, secure),
+        value,
+        max_age=max_age_s,
+        path=cookie_path(request, secure),
+        httponly=True,
+        secure=secure,
+        samesite=flags.get("samesite", "lax"),  # type: ignore[arg-type]
+    )
+
+
+def read_cookie(request: Request, base_name: str) -> str | None:
+    """Only the cookie named for this request's security: a plain-HTTP attacker cannot plant a __Host- one."""
+    return request.cookies.get(cookie_name(base_name, is_secure(request)))
+
+
+def delete_cookie(request: Request, response: Response, base_name: str) -> None:
+    secure = is_secure(request)
+    response.delete_cookie(
+        cookie_name(base_name, secure), path=cookie_path(request, secure), secure=secure, httponly=True
+    )
+
+
+def session_id(request: Request) -> str | None:
+    return read_cookie(request, COOKIE_BASE_NAME)
 
 
 async def principal_for_secret(container: Container, secret: str) -> Principal:
@@ -91,11 +92,12 @@ async def principal_for_secret(container: Container, secret: str) -> Principal:
     return await container.authenticator.principal(Request(scope))
 
 
-async def principal_for_key_id(container: Container, sessions: Sessions, key_id: str) -> Principal | None:
-    """The principal a session's key stands for now, or ``None`` if the key is gone, blocked or expired."""
-    if sessions.master_key_id is not None and _same(key_id, sessions.master_key_id):
-        return Principal(Role.PROXY_ADMIN, Entity(EntityType.KEY, key_id, alias="master_key"), is_master=True)
-    key = await container.directory.get(EntityType.KEY, key_id)
+async def principal_for_session(container: Container, record: SessionRecord) -> Principal | None:
+    """The principal a live session stands for now, or ``None`` if its key is gone, blocked or expired."""
+    if record.principal_kind is PrincipalKind.MASTER:
+        # DashboardSessions.resolve has checked that the session was opened with the current master key.
+        return Principal(Role.PROXY_ADMIN, Entity(EntityType.KEY, MASTER_ALIAS, alias=MASTER_ALIAS), is_master=True)
+    key = await container.directory.get(EntityType.KEY, record.principal_id)
     if key is None or key.blocked or key.is_expired(container.clock.now_s()):
         return None
     return await container.authenticator.principal_for_key(key)

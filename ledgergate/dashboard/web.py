@@ -21,8 +21,9 @@ from starlette.templating import Jinja2Templates
 
 from ledgergate.container import Container
 from ledgergate.dashboard import formatting
-from ledgergate.dashboard.session import COOKIE_NAME, principal_for_key_id, sessions
+from ledgergate.dashboard.session import principal_for_session, session_id, sessions
 from ledgergate.dashboard.viewer import Viewer, viewer_for
+from ledgergate.services.dashboard_sessions import same_text
 
 PACKAGE_DIR = Path(__file__).parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -70,14 +71,12 @@ def base_path(request: Request) -> str:
 
 
 async def current_viewer(request: Request) -> Viewer:
-    store = sessions(request)
     container = container_of(request)
-    cookie = request.cookies.get(COOKIE_NAME)
-    key_id = store.key_id(cookie, container.clock.now_s())
-    principal = await principal_for_key_id(container, store, key_id) if key_id else None
-    if principal is None or cookie is None:
+    record = await sessions(request).resolve(session_id(request))
+    principal = await principal_for_session(container, record) if record is not None else None
+    if record is None or principal is None:
         raise LoginRequired()
-    viewer = await viewer_for(container, principal, store.csrf_token(cookie))
+    viewer = await viewer_for(container, principal, record.csrf_token)
     if not viewer.may_log_in:
         raise LoginRequired()
     return viewer
@@ -111,10 +110,9 @@ async def read_form(request: Request, viewer: Viewer | None) -> Form:
     if len(body) > MAX_FORM_BYTES:
         raise PageError(413, "the form is too large")
     form = Form(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-    if viewer is not None:
-        cookie = request.cookies.get(COOKIE_NAME)
-        if not sessions(request).csrf_ok(cookie, form.get("csrf_token")):
-            raise PageError(403, "this form has expired or did not come from the dashboard; reload the page")
+    # The token is the session's own random one (kept server-side): a cross-site page can neither read nor guess it.
+    if viewer is not None and not (viewer.csrf_token and same_text(viewer.csrf_token, form.get("csrf_token"))):
+        raise PageError(403, "this form has expired or did not come from the dashboard; reload the page")
     return form
 
 
@@ -152,7 +150,6 @@ def render(
     context: Mapping[str, Any],
     *,
     status: int = 200,
-    no_store: bool = False,
 ) -> Response:
     container = container_of(request)
     message = _read_flash(request)
@@ -165,7 +162,8 @@ def render(
         "active": "",
         **context,
     }
-    headers = {"cache-control": "no-store"} if no_store else {"cache-control": "private, no-cache"}
+    # Every page is personal (or carries a CSRF token): no cache, shared or private, may keep a copy.
+    headers = {"cache-control": "no-store"}
     response = templates.TemplateResponse(request, template, page, status_code=status, headers=headers)
     if message is not None:
         response.delete_cookie(FLASH_COOKIE, path=base_path(request))

@@ -59,9 +59,15 @@ def api_post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str,
 def dashboard_session(gateway: GatewayServer, secret: str) -> Iterator[httpx.Client]:
     """An HTTP client logged in to the dashboard with ``secret`` (the session cookie in its jar)."""
     with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
-        response = client.post("/ui/login", data={"key": secret, "next": "/ui/"})
+        response = log_in(client, secret)
         assert response.status_code == 303, response.text
         yield client
+
+
+def log_in(client: httpx.Client, secret: str, next_path: str = "/ui/") -> httpx.Response:
+    """Post the log-in form as a browser does: with the token (and its cookie) the log-in page hands out."""
+    token = csrf_token(client, "/ui/login")
+    return client.post("/ui/login", data={"csrf_token": token, "key": secret, "next": next_path})
 
 
 def csrf_token(client: httpx.Client, path: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.browser.support import admin_api, api_post, chat, csrf_token, dashboard_session
+from tests.browser.support import admin_api, api_post, chat, csrf_token, dashboard_session, log_in
 from tests.support.gateway import GatewayServer
 
 
@@ -45,13 +45,13 @@ def test_dashboard_pages_require_login(gateway: GatewayServer) -> None:
 def test_dashboard_login_refuses_bad_and_plain_keys(gateway: GatewayServer) -> None:
     """Only the master key, proxy admins (and viewers) and team admins may log in; the cookie never holds the secret."""
     with admin_api(gateway) as api, httpx.Client(base_url=gateway.base_url) as client:
-        assert client.post("/ui/login", data={"key": "sk-wrong"}).status_code == 401
-        assert client.post("/ui/login", data={"key": "sk-\u00e9t\u00e9"}).status_code == 401
+        assert log_in(client, "sk-wrong").status_code == 401
+        assert log_in(client, "sk-\u00e9t\u00e9").status_code == 401
         plain = _key(api)["key"]  # a key of nobody in particular: an internal user
-        refused = client.post("/ui/login", data={"key": plain})
+        refused = log_in(client, plain)
         assert refused.status_code == 403
         assert "may not use the dashboard" in refused.text
-        ok = client.post("/ui/login", data={"key": "sk-master", "next": "https://evil.example/"})
+        ok = log_in(client, "sk-master", "https://evil.example/")
         assert ok.status_code == 303
         assert ok.headers["location"] == "/ui/"  # no open redirect
         cookie = ok.headers["set-cookie"]
