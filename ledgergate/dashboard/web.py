@@ -72,12 +72,17 @@ def base_path(request: Request) -> str:
 
 async def current_viewer(request: Request) -> Viewer:
     container = container_of(request)
-    record = await sessions(request).resolve(session_id(request))
-    principal = await principal_for_session(container, record) if record is not None else None
-    if record is None or principal is None:
+    store = sessions(request)
+    presented = session_id(request)
+    record = await store.resolve(presented)
+    if record is None:
         raise LoginRequired()
-    viewer = await viewer_for(container, principal, record.csrf_token)
-    if not viewer.may_log_in:
+    principal = await principal_for_session(container, record)
+    viewer = await viewer_for(container, principal, record.csrf_token) if principal is not None else None
+    if viewer is None or not viewer.may_log_in:
+        # The key was blocked, deleted, rotated or expired, or is no admin any more: the session ends for good,
+        # so unblocking the key later does not bring it back.
+        await store.revoke(presented)
         raise LoginRequired()
     return viewer
 
