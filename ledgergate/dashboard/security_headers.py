@@ -1,7 +1,7 @@
 """Security headers on every dashboard response (pages, redirects, errors, static files).
 
 The Content-Security-Policy fits what the templates load: the dashboard's own CSS, scripts (htmx and
-dashboard.js, no inline script, no eval), SVG favicon and htmx requests, nothing from elsewhere. Pages may not
+dashboard.js, no inline script, no eval, no inline style), SVG favicon and htmx requests, nothing from elsewhere. Pages may not
 be framed (clickjacking) and no page is cached: each is personal or carries a CSRF token.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 _ALWAYS = (

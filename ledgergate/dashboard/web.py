@@ -21,7 +21,14 @@ from starlette.templating import Jinja2Templates
 
 from ledgergate.container import Container
 from ledgergate.dashboard import formatting
-from ledgergate.dashboard.session import principal_for_session, session_id, sessions
+from ledgergate.dashboard.session import (
+    delete_cookie,
+    principal_for_session,
+    read_cookie,
+    session_id,
+    sessions,
+    set_cookie,
+)
 from ledgergate.dashboard.viewer import Viewer, viewer_for
 from ledgergate.services.dashboard_sessions import same_text
 
@@ -124,12 +131,12 @@ async def read_form(request: Request, viewer: Viewer | None) -> Form:
 def flash(response: Response, request: Request, level: str, message: str) -> Response:
     """Show ``message`` on the next page rendered (after a redirect)."""
     value = base64.urlsafe_b64encode(orjson.dumps({"level": level, "message": message})).decode()
-    response.set_cookie(FLASH_COOKIE, value, max_age=60, path=base_path(request), httponly=True, samesite="strict")
+    set_cookie(request, response, FLASH_COOKIE, value, 60, samesite="strict")
     return response
 
 
 def _read_flash(request: Request) -> dict[str, str] | None:
-    raw = request.cookies.get(FLASH_COOKIE)
+    raw = read_cookie(request, FLASH_COOKIE)
     if not raw:
         return None
     try:
@@ -171,7 +178,7 @@ def render(
     headers = {"cache-control": "no-store"}
     response = templates.TemplateResponse(request, template, page, status_code=status, headers=headers)
     if message is not None:
-        response.delete_cookie(FLASH_COOKIE, path=base_path(request))
+        delete_cookie(request, response, FLASH_COOKIE)
     return response
 
 

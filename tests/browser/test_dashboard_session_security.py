@@ -251,3 +251,33 @@ def test_oversized_or_odd_login_input_is_a_plain_refusal(gateway: GatewayServer)
         )
         odd = client.post("/ui/login", data={"csrf_token": "\u00e9\u00e9", "key": MASTER_KEY})
         assert odd.status_code == 403
+
+
+def test_every_dashboard_form_refuses_a_missing_or_foreign_csrf_token(gateway: GatewayServer) -> None:
+    """The other forms keep their CSRF protection, now with a random token per session: a token from the
+    attacker's own session is as useless as none. Nothing is written, and a forged log-out does not log out."""
+    with admin_api(gateway) as api:
+        key = api_post(api, "/key/generate", {"key_alias": f"csrf-{uuid.uuid4().hex[:8]}", "max_budget": 1})
+    token_id = key["token"]
+    with dashboard_session(gateway, MASTER_KEY) as attacker:
+        foreign = csrf_token(attacker, "/ui/")
+    forms = [
+        ("/ui/keys/new", {"key_alias": "forged"}),
+        (f"/ui/keys/edit/{token_id}", {"key_alias": "forged"}),
+        (f"/ui/keys/reset/{token_id}", {"reset_to": "0", "reason": "forged"}),
+        (f"/ui/keys/block/{token_id}", {}),
+        ("/ui/logout", {}),
+    ]
+    with dashboard_session(gateway, MASTER_KEY) as victim:
+        own = csrf_token(victim, "/ui/")
+        assert own != foreign
+        for path, fields in forms:
+            for token in (None, foreign, ""):
+                data = fields if token is None else {**fields, "csrf_token": token}
+                assert victim.post(path, data=data).status_code == 403, (path, token)
+        assert victim.get("/ui/").status_code == 200  # still logged in
+    with admin_api(gateway) as api:
+        info = api.get("/key/info", params={"key": token_id}).json()["info"]
+        assert info["blocked"] is False and info["key_alias"] == key["key_alias"]
+        listed = api.get("/key/list", params={"key_alias": "forged"}).json()
+        assert "forged" not in str(listed)
