@@ -1,8 +1,8 @@
 """Security headers on every dashboard response (pages, redirects, errors, static files).
 
 The Content-Security-Policy fits what the templates load: the dashboard's own CSS, scripts (htmx and
-dashboard.js, no inline script, no eval, no inline style), SVG favicon and htmx requests, nothing from elsewhere. Pages may not
-be framed (clickjacking) and no page is cached: each is personal or carries a CSRF token.
+dashboard.js; no inline script, eval or inline style), SVG favicon and htmx requests, nothing from elsewhere.
+Pages may not be framed (clickjacking) and no page is cached: each is personal or carries a CSRF token.
 """
 
 from __future__ import annotations
