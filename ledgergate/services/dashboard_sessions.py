@@ -6,6 +6,7 @@ The rules (idle and absolute expiry, when to record activity) are in ``domain/da
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -26,7 +27,7 @@ from ledgergate.domain.ports import Clock
 SESSION_ID_BYTES = 32
 _MAX_SESSION_ID_CHARS = 64
 # scrypt of the master key, computed once per process: what a master-key session is bound to, so that changing
-# the master key ends those sessions. Deliberately slow (about 50 ms, 16 MiB) so that a copy of the sessions
+# the master key ends those sessions. Deliberately slow (about 0.1 s, 16 MiB) so that a copy of the sessions
 # table is no shortcut to guessing a weak master key, unlike the sha256 the cookie used to carry.
 _MASTER_SALT = b"ledgergate-dashboard-master-session-v1"
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -76,11 +77,12 @@ class DashboardSessions:
         self._master_key = master_key
         self._master_fingerprint: str | None = None
 
-    def current_master_fingerprint(self) -> str | None:
+    async def current_master_fingerprint(self) -> str | None:
         if self._master_key is None:
             return None
         if self._master_fingerprint is None:
-            self._master_fingerprint = master_fingerprint(self._master_key)
+            # ~0.1 s of CPU once per process: in a thread, so LLM requests on the event loop do not wait for it.
+            self._master_fingerprint = await asyncio.to_thread(master_fingerprint, self._master_key)
         return self._master_fingerprint
 
     async def issue(self, kind: PrincipalKind, principal_id: str) -> IssuedSession:
@@ -90,7 +92,7 @@ class DashboardSessions:
         return IssuedSession(session_id, record)
 
     async def issue_for_master(self) -> IssuedSession:
-        fingerprint = self.current_master_fingerprint()
+        fingerprint = await self.current_master_fingerprint()
         if fingerprint is None:
             raise ValueError("no master key is configured")
         return await self.issue(PrincipalKind.MASTER, fingerprint)
@@ -109,7 +111,7 @@ class DashboardSessions:
             await self._store.revoke(id_hash)
             return None
         if record.principal_kind is PrincipalKind.MASTER:
-            fingerprint = self.current_master_fingerprint()
+            fingerprint = await self.current_master_fingerprint()
             if fingerprint is None or not same_text(record.principal_id, fingerprint):
                 await self._store.revoke(id_hash)  # the master key changed (or was removed) since the log-in
                 return None
