@@ -16,8 +16,9 @@ SECURE_COOKIE_MODES: tuple[SecureCookieMode, ...] = ("auto", "always", "never")
 
 DEFAULT_IDLE_TIMEOUT_S = 2 * 3600
 DEFAULT_MAX_AGE_S = 12 * 3600
-# Activity is recorded at most this often: a database write per page view would be waste, and an idle timeout
-# this much later than configured is harmless.
+# Activity is recorded at most this often (a database write per page view would be waste), or every quarter of
+# the idle timeout if that is shorter: an active session then never looks idle, and an idle one ends at most
+# this much before its configured idle timeout.
 TOUCH_INTERVAL_S = 60
 
 COOKIE_BASE_NAME = "ledgergate_session"
@@ -66,8 +67,8 @@ def is_alive(record: SessionRecord, now_s: float, policy: SessionPolicy) -> bool
     return now_s < record.expires_at_s and now_s < record.last_seen_s + policy.idle_timeout_s
 
 
-def needs_touch(record: SessionRecord, now_s: float) -> bool:
-    return now_s - record.last_seen_s >= TOUCH_INTERVAL_S
+def needs_touch(record: SessionRecord, now_s: float, policy: SessionPolicy) -> bool:
+    return now_s - record.last_seen_s >= min(TOUCH_INTERVAL_S, policy.idle_timeout_s / 4)
 
 
 def cookie_is_secure(mode: SecureCookieMode, scheme: str, forwarded_proto: str | None) -> bool:

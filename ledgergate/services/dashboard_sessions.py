@@ -115,7 +115,7 @@ class DashboardSessions:
             if fingerprint is None or not same_text(record.principal_id, fingerprint):
                 await self._store.revoke(id_hash)  # the master key changed (or was removed) since the log-in
                 return None
-        if needs_touch(record, now_s):
+        if needs_touch(record, now_s, self.policy):
             await self._store.touch(id_hash, int(now_s))
         return record
 

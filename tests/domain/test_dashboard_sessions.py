@@ -14,10 +14,12 @@ from ledgergate.domain.dashboard_sessions import (
     cookie_is_secure,
     cookie_name,
     is_alive,
+    needs_touch,
     new_record,
 )
 
 POLICY = SessionPolicy(idle_timeout_s=100, max_age_s=1000)
+POLICY_LONG = SessionPolicy(idle_timeout_s=7200, max_age_s=43200)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +59,14 @@ def test_session_is_alive_until_idle_or_absolute_end() -> None:
 def test_session_policy_refuses_non_positive_timeouts(idle_s: int, max_s: int) -> None:
     with pytest.raises(ValueError, match="positive"):
         SessionPolicy(idle_s, max_s)
+
+
+def test_a_short_idle_timeout_is_touched_often_enough_to_keep_an_active_session() -> None:
+    """With idle_timeout_s=20 a session used every 10 s must not be taken for idle (touch every 5 s, not 60)."""
+    policy = SessionPolicy(idle_timeout_s=20, max_age_s=1000)
+    record = new_record(PrincipalKind.KEY, "k", "t", 0, policy)
+    assert not needs_touch(record, 4, policy)
+    assert needs_touch(record, 5, policy)
+    assert needs_touch(record, 10, policy) and is_alive(record, 10, policy)
+    assert not needs_touch(record, 59, POLICY_LONG)
+    assert needs_touch(record, 60, POLICY_LONG)
