@@ -46,11 +46,16 @@ def page(browser: Browser, gateway: GatewayServer) -> Iterator[Page]:
     errors: list[str] = []
     opened = context.new_page()
     opened.on("pageerror", lambda error: errors.append(str(error)))
+    # The dashboard's Content-Security-Policy (issue 12) must not block anything this scenario uses.
+    opened.on(
+        "console",
+        lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None,
+    )
     try:
         yield opened
     finally:
         context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert errors == [], f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 def _row_ids(page: Page) -> list[str]:
