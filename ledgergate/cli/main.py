@@ -106,7 +106,7 @@ def serve(
         raise typer.Exit(2)
     # the password of the database URL never reaches the terminal (or the log it is captured in)
     database = escape(config_cmd.database_for_display(settings.database_url))
-    console.print(f"ledgergate listening on http://{host}:{port} (database: {database})")
+    console.print(f"ledgergate listening on http://{host}:{port} (database: {database})", soft_wrap=True)
     # No proxy-headers middleware (nothing reads the client address) and no "server: uvicorn" header: both cost
     # work on every request.
     options = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 import typer
@@ -14,16 +15,23 @@ app = typer.Typer(help="Spend: charged requests from the ledger.", no_args_is_he
 FILTER_PANEL = "Filters"
 KEY_LABEL = "_label"  # how a row's key (or entity) is shown: its alias where it has one
 ALIAS_LOOKUP_SIZE = 1000
+SHARED_ALIAS_PREFIX = 8  # token characters that tell apart keys with the same alias
 
 
 def key_aliases(client: AdminClient) -> dict[str, str]:
-    """token hash -> alias of the keys that have one (best effort: empty when the caller may not list keys)."""
+    """token hash -> the label of a key with an alias: the alias, or ``alias (token prefix)`` when several keys
+    share it (so two keys never read as one). Best effort: empty when the caller may not list keys."""
     listing = client.get_or_none("/key/list", {"return_full_object": "true", "size": ALIAS_LOOKUP_SIZE})
     keys = listing.get("keys") if isinstance(listing, dict) else None
-    return {
+    aliased = {
         str(key["token"]): str(key["key_alias"])
         for key in keys or []
         if isinstance(key, dict) and key.get("token") and key.get("key_alias")
+    }
+    shared = Counter(aliased.values())
+    return {
+        token: alias if shared[alias] == 1 else f"{alias} ({token[:SHARED_ALIAS_PREFIX]})"
+        for token, alias in aliased.items()
     }
 
 

@@ -119,3 +119,24 @@ def test_key_commands_at_80_columns_show_whole_tokens_alias_and_small_spend(gate
         narrow_json = _narrow(*command, "--json", gateway=gateway)
         wide_json = _narrow(*command, "--json", gateway=gateway, columns="250")
         assert narrow_json == wide_json
+
+
+def test_keys_sharing_an_alias_stay_apart_in_the_spend_report(gateway: GatewayServer) -> None:
+    """Two keys with the same alias are two rows with different labels (alias plus token prefix), never two
+    rows that read as the same key."""
+    alias = f"shared-{uuid.uuid4().hex[:8]}"
+    tokens = []
+    for _ in range(2):
+        created = json.loads(_narrow("keys", "create", "--alias", alias, "--json", gateway=gateway))
+        body = {"model": FLAT_MODEL, "messages": [{"role": "user", "content": "go"}], "max_tokens": 4}
+        response = httpx.post(
+            f"{gateway.base_url}/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {created['key']}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        tokens.append(created["token"])
+    report = _narrow("spend", "report", gateway=gateway)
+    for token in tokens:
+        _assert_whole_on_one_line(report, [f"{alias} ({token[:8]})"])
