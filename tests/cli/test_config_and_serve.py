@@ -114,3 +114,25 @@ def test_serve_on_an_address_of_another_machine_is_refused(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert "203.0.113.7 is not an address of this machine" in result.stderr
     assert "ledgergate listening on" not in result.output
+
+
+def test_serve_never_prints_the_database_password(tmp_path: Path) -> None:
+    """Before: the "listening" line printed the database URL with its password (into every captured log).
+    Now it shows ``u:***@``; the unreachable database then stops the process (non-zero exit)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "NO_COLOR": "1", "LEDGERGATE_DATABASE_URL": "postgresql://u:hunter2@127.0.0.1:1/x"}
+    process = subprocess.run(
+        [sys.executable, "-m", "ledgergate.cli.main", "serve", "--demo", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=SERVE_TIMEOUT_S,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    output = process.stdout + process.stderr
+    assert process.returncode != 0
+    assert "ledgergate listening on" in output and "postgresql+asyncpg://u:***@127.0.0.1:1/x" in output
+    assert "hunter2" not in output
