@@ -211,9 +211,11 @@ def _parse_settings(
         alerting_fields = attempt(lambda: _alerting_settings(Section(alerting, "general_settings.alerting")), {})
     elif alerting is not None:
         extra["alerting"] = alerting  # LiteLLM's `alerting: ["slack"]` list: tolerated, not used
+    found_before = len(problems.messages)
     max_budget = attempt(lambda: budget.number("max_budget", None, positive=False), None)
     budget_duration = attempt(lambda: budget.text("budget_duration"), None)
-    attempt(lambda: _check_global_budget(budget, max_budget, budget_duration), None)
+    if len(problems.messages) == found_before:  # a bad value is reported once, not again as a bad window
+        attempt(lambda: _check_global_budget(budget, max_budget, budget_duration), None)
     return GatewaySettings(
         master_key=overrides["master_key"] or attempt(lambda: section.text("master_key"), None),
         database_url=database_url,

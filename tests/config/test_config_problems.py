@@ -183,3 +183,12 @@ model_list:
 """
     )
     assert load_config(path, environ={}).warnings == ()
+
+
+def test_a_bad_global_max_budget_is_reported_once(write_config: WriteConfig) -> None:
+    """A negative max_budget next to a valid budget_duration is one problem, not also a second 'bad window'."""
+    path = write_config("general_settings: {max_budget: -1, budget_duration: 30d}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert len(caught.value.problems) == 1, caught.value.problems
+    assert "general_settings.max_budget: must be >= 0" in str(caught.value)
