@@ -59,13 +59,18 @@ def _max_output_tokens(info: Section, price_ref: tuple[str, str], default_max_ou
     )
 
 
-def _api_base(params: Section, provider: str) -> str:
-    api_base = params.text("api_base") or DEFAULT_API_BASES.get(provider)
+def _explicit_api_base(params: Section) -> str | None:
+    api_base = params.text("api_base")
+    if api_base is not None and not api_base.lower().startswith(("http://", "https://")):
+        raise params.fail("api_base", f"must be an http:// or https:// URL, got {api_base!r}")
+    return None if api_base is None else api_base.rstrip("/")
+
+
+def _default_api_base(params: Section, provider: str) -> str:
+    api_base = DEFAULT_API_BASES.get(provider)
     if api_base is None:
         raise params.fail("api_base", f"is required for provider {provider!r} (it has no default endpoint)")
-    if not api_base.lower().startswith(("http://", "https://")):
-        raise params.fail("api_base", f"must be an http:// or https:// URL, got {api_base!r}")
-    return api_base.rstrip("/")
+    return api_base
 
 
 def _deployment_id(info: Section) -> str | None:
@@ -110,6 +115,7 @@ def parse_deployment(
             served = served_provider(litellm_model)
         except ConfigError as exc:
             problems.add(f"{params.where}.model: {exc}")
+    explicit_api_base = problems.attempt(lambda: _explicit_api_base(params), None)
     api_key = problems.attempt(lambda: params.text("api_key"), None)
     timeout_s = problems.attempt(lambda: params.number("timeout", upstream_timeout_s, positive=True), None)
     deployment_id = problems.attempt(lambda: _deployment_id(info), None)
@@ -119,7 +125,7 @@ def parse_deployment(
     if served is None or litellm_model is None:
         return None
     provider, upstream_model = served
-    api_base = problems.attempt(lambda: _api_base(params, provider), None)
+    api_base = explicit_api_base or problems.attempt(lambda: _default_api_base(params, provider), None)
     price_ref = problems.attempt(lambda: _price_ref(info, provider, upstream_model), (provider, upstream_model))
     prices = problems.attempt(lambda: _prices(model_name, litellm_model, info, price_ref), None)
     if len(problems.messages) > found_before or api_base is None or prices is None:

@@ -192,3 +192,12 @@ def test_a_bad_global_max_budget_is_reported_once(write_config: WriteConfig) -> 
         load_config(path, environ={})
     assert len(caught.value.problems) == 1, caught.value.problems
     assert "general_settings.max_budget: must be >= 0" in str(caught.value)
+
+
+def test_a_bad_api_base_is_reported_next_to_a_bad_provider(write_config: WriteConfig) -> None:
+    """Two problems of one entry (unknown prefix, api_base not a URL) are both reported."""
+    path = write_config(f"model_list: [{{model_name: m, litellm_params: {{model: x/y, api_base: h:1}}, {FREE}}}]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert len(caught.value.problems) == 2, caught.value.problems
+    assert "unknown provider prefix 'x'" in str(caught.value) and "api_base: must be an http://" in str(caught.value)
