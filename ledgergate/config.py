@@ -16,9 +16,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from ledgergate.config_deployments import parse_deployment
+from ledgergate.config_ignored import ignored_keys
+from ledgergate.config_providers import DEFAULT_API_BASES as DEFAULT_API_BASES  # re-exported
+from ledgergate.config_providers import DEFAULT_PROVIDER
+from ledgergate.config_providers import KNOWN_PROVIDERS as KNOWN_PROVIDERS  # re-exported
+from ledgergate.config_providers import split_provider as split_provider  # re-exported
+from ledgergate.config_values import EMPTY, ConfigProblems, Section, expand_env
 from ledgergate.config_values import ENV_REFERENCE_PREFIX as ENV_REFERENCE_PREFIX  # re-exported
 from ledgergate.config_values import ConfigError as ConfigError  # re-exported: callers import it from here
-from ledgergate.config_values import Section, expand_env
 from ledgergate.deployments import Deployment
 from ledgergate.domain.alerts import DEFAULT_ALERT_THRESHOLDS, parse_alert_thresholds
 from ledgergate.domain.dashboard_sessions import DEFAULT_IDLE_TIMEOUT_S as DEFAULT_IDLE_S
@@ -29,13 +35,7 @@ from ledgergate.domain.dashboard_sessions import (
 )
 from ledgergate.domain.errors import InvalidInput
 from ledgergate.domain.pricing import TokenPrices
-from ledgergate.pricing_catalog import (
-    INPUT_COST_KEY,
-    OUTPUT_COST_KEY,
-    InvalidPriceError,
-    known_max_output_tokens,
-    resolve_prices,
-)
+from ledgergate.domain.windows import parse_windows
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./ledgergate.db"
 ENV_OVERRIDES = {
@@ -43,26 +43,6 @@ ENV_OVERRIDES = {
     "database_url": "LEDGERGATE_DATABASE_URL",
     "redis_url": "LEDGERGATE_REDIS_URL",
 }
-# LiteLLM provider prefixes of litellm_params.model; anything else is an OpenAI-compatible model name.
-DEFAULT_API_BASES: dict[str, str] = {
-    "openai": "https://api.openai.com/v1",
-    "anthropic": "https://api.anthropic.com/v1",
-    "groq": "https://api.groq.com/openai/v1",
-    "mistral": "https://api.mistral.ai/v1",
-    "deepseek": "https://api.deepseek.com/v1",
-    "together_ai": "https://api.together.xyz/v1",
-    "openrouter": "https://openrouter.ai/api/v1",
-    "xai": "https://api.x.ai/v1",
-    "fireworks_ai": "https://api.fireworks.ai/inference/v1",
-    "perplexity": "https://api.perplexity.ai",
-    "cerebras": "https://api.cerebras.ai/v1",
-    "gemini": "https://generativelanguage.googleapis.com/v1beta/openai",
-    "ollama": "http://localhost:11434/v1",
-}
-# Known prefixes with no public endpoint to default to: the config must give their api_base.
-_WITHOUT_DEFAULT_BASE = {"azure", "azure_ai", "bedrock", "vertex_ai", "cohere", "databricks", "huggingface"}
-KNOWN_PROVIDERS = frozenset(DEFAULT_API_BASES) | _WITHOUT_DEFAULT_BASE | {"hosted_vllm", "vllm"}
-DEFAULT_PROVIDER = "openai"
 DEMO_API_BASE = "demo"  # sentinel: the server swaps in its own loopback mock endpoint
 DEMO_MODEL_NAMES = ("demo", "gpt-4o-mini")
 DEMO_PRICES = TokenPrices(input_nanos_per_mtok=150_000_000, output_nanos_per_mtok=600_000_000)
@@ -124,6 +104,7 @@ _KNOWN_SETTINGS = _TYPED_SETTINGS | {"alerting"}
 class GatewayConfig:
     settings: GatewaySettings
     deployments: tuple[Deployment, ...]
+    warnings: tuple[str, ...] = ()  # every key of the file ledgergate ignores (config_ignored.py)
 
 
 def normalise_database_url(url: str) -> str:
@@ -186,137 +167,107 @@ def _session_seconds(section: Section, key: str, default: int) -> int:
     return value
 
 
-def _parse_settings(
-    general: Mapping[str, Any], litellm_settings: Mapping[str, Any], environ: Mapping[str, str]
-) -> GatewaySettings:
-    section = Section(general, "general_settings")
-    # LiteLLM puts the global proxy budget under litellm_settings; general_settings wins when both set it.
-    budget_source = general if "max_budget" in general or "budget_duration" in general else litellm_settings
-    budget = Section(budget_source, "general_settings" if budget_source is general else "litellm_settings")
-    overrides = {key: environ.get(variable) or None for key, variable in ENV_OVERRIDES.items()}
-    database_url = overrides["database_url"] or section.text("database_url", DEFAULT_DATABASE_URL)
-    redis_url = overrides["redis_url"] or section.text("redis_url")
+def _redis_url(section: Section, override: str | None) -> str | None:
+    redis_url = override or section.text("redis_url")
     if redis_url and not redis_url.lower().startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"redis_url {redis_url!r} must start with redis://, rediss:// or unix://")
+    return redis_url
+
+
+def _redis_key_prefix(section: Section) -> str:
     redis_key_prefix = cast(str, section.text("redis_key_prefix", DEFAULT_REDIS_KEY_PREFIX))
     if not _REDIS_KEY_PREFIX.fullmatch(redis_key_prefix):
         raise section.fail(
             "redis_key_prefix", f"must be 1-64 letters, digits, '_', '.' or '-', got {redis_key_prefix!r}"
         )
-    counter_fallback = cast(CounterFallback, section.choice("counter_fallback", ("fail_closed", "database")))
-    normalised_database_url = normalise_database_url(cast(str, database_url))
-    if counter_fallback == "database" and (not redis_url or not normalised_database_url.startswith("postgresql")):
+    return redis_key_prefix
+
+
+def _check_counter_fallback(section: Section, fallback: str, redis_url: str | None, database_url: str) -> None:
+    if fallback == "database" and (not redis_url or not database_url.startswith("postgresql")):
         raise section.fail(
             "counter_fallback",
             "'database' (admission through PostgreSQL row locks while Redis is unreachable) needs a redis_url "
             "(the counter store it falls back from) and a postgresql:// database_url (the one it falls back to)",
         )
+
+
+def _check_global_budget(budget: Section, max_budget: float | None, budget_duration: str | None) -> None:
+    """The global budget's window is parsed when the gateway starts; refuse a bad one here, before that."""
+    if max_budget is None and budget_duration is None:
+        return
+    try:
+        parse_windows(budget.values.get("max_budget"), budget.values.get("budget_duration"), prefix=f"{budget.where}.")
+    except InvalidInput as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _parse_settings(
+    general: Mapping[str, Any],
+    litellm_settings: Mapping[str, Any],
+    environ: Mapping[str, str],
+    problems: ConfigProblems,
+) -> GatewaySettings:
+    """The typed settings; each bad value is recorded in ``problems`` (and replaced by its default)."""
+    section = Section(general, "general_settings")
+    attempt = problems.attempt
+    # LiteLLM puts the global proxy budget under litellm_settings; general_settings wins when both set it.
+    budget_source = general if "max_budget" in general or "budget_duration" in general else litellm_settings
+    budget = Section(budget_source, "general_settings" if budget_source is general else "litellm_settings")
+    overrides = {key: environ.get(variable) or None for key, variable in ENV_OVERRIDES.items()}
+    database_url = attempt(
+        lambda: normalise_database_url(
+            cast(str, overrides["database_url"] or section.text("database_url", DEFAULT_DATABASE_URL))
+        ),
+        DEFAULT_DATABASE_URL,
+    )
+    redis_url = attempt(lambda: _redis_url(section, overrides["redis_url"]), None)
+    counter_fallback = attempt(lambda: section.choice("counter_fallback", ("fail_closed", "database")), "fail_closed")
+    attempt(lambda: _check_counter_fallback(section, counter_fallback, redis_url, database_url), None)
     extra = {key: value for key, value in general.items() if key not in _KNOWN_SETTINGS}
     alerting = general.get("alerting")
     alerting_fields: dict[str, Any] = {}
     if isinstance(alerting, Mapping):
-        alerting_fields = _alerting_settings(Section(alerting, "general_settings.alerting"))
+        alerting_fields = attempt(lambda: _alerting_settings(Section(alerting, "general_settings.alerting")), {})
     elif alerting is not None:
         extra["alerting"] = alerting  # LiteLLM's `alerting: ["slack"]` list: tolerated, not used
+    found_before = len(problems.messages)
+    max_budget = attempt(lambda: budget.number("max_budget", None, positive=False), None)
+    budget_duration = attempt(lambda: budget.text("budget_duration"), None)
+    if len(problems.messages) == found_before:  # a bad value is reported once, not again as a bad window
+        attempt(lambda: _check_global_budget(budget, max_budget, budget_duration), None)
     return GatewaySettings(
-        master_key=overrides["master_key"] or section.text("master_key"),
-        database_url=normalised_database_url,
+        master_key=overrides["master_key"] or attempt(lambda: section.text("master_key"), None),
+        database_url=database_url,
         redis_url=redis_url,
-        redis_key_prefix=redis_key_prefix,
-        budget_mode=cast(BudgetMode, section.choice("budget_mode", ("standard", "strict"))),
-        timezone=_check_timezone(cast(str, section.text("timezone", "UTC"))),
-        allow_client_tags=section.flag("allow_client_tags", False),
-        hold_ttl_s=cast(float, section.number("hold_ttl_s", 900.0, positive=True)),
-        default_max_output_tokens=section.positive_int("default_max_output_tokens") or 4096,
-        counter_fallback=counter_fallback,
-        max_budget=budget.number("max_budget", None, positive=False),
-        budget_duration=budget.text("budget_duration"),
-        **alerting_fields,
-        upstream_timeout_s=cast(float, section.number("upstream_timeout_s", 600.0, positive=True)),
-        metrics_labels=_metrics_labels(section),
-        metrics_top_n=section.count("metrics_top_n", 20),
-        metrics_require_auth=section.flag("metrics_require_auth", False),
-        dashboard_secure_cookies=cast(
-            SecureCookieMode, section.choice("dashboard_secure_cookies", SECURE_COOKIE_MODES)
+        redis_key_prefix=attempt(lambda: _redis_key_prefix(section), DEFAULT_REDIS_KEY_PREFIX),
+        budget_mode=cast(
+            BudgetMode, attempt(lambda: section.choice("budget_mode", ("standard", "strict")), "standard")
         ),
-        dashboard_session_idle_timeout_s=_session_seconds(section, "dashboard_session_idle_timeout_s", DEFAULT_IDLE_S),
-        dashboard_session_max_age_s=_session_seconds(section, "dashboard_session_max_age_s", DEFAULT_MAX_AGE_S),
+        timezone=attempt(lambda: _check_timezone(cast(str, section.text("timezone", "UTC"))), "UTC"),
+        allow_client_tags=attempt(lambda: section.flag("allow_client_tags", False), False),
+        hold_ttl_s=attempt(lambda: cast(float, section.number("hold_ttl_s", 900.0, positive=True)), 900.0),
+        default_max_output_tokens=attempt(lambda: section.positive_int("default_max_output_tokens"), None) or 4096,
+        counter_fallback=cast(CounterFallback, counter_fallback),
+        max_budget=max_budget,
+        budget_duration=budget_duration,
+        **alerting_fields,
+        upstream_timeout_s=attempt(
+            lambda: cast(float, section.number("upstream_timeout_s", 600.0, positive=True)), 600.0
+        ),
+        metrics_labels=attempt(lambda: _metrics_labels(section), DEFAULT_METRICS_LABELS),
+        metrics_top_n=attempt(lambda: section.count("metrics_top_n", 20), 20),
+        metrics_require_auth=attempt(lambda: section.flag("metrics_require_auth", False), False),
+        dashboard_secure_cookies=attempt(
+            lambda: cast(SecureCookieMode, section.choice("dashboard_secure_cookies", SECURE_COOKIE_MODES)), "auto"
+        ),
+        dashboard_session_idle_timeout_s=attempt(
+            lambda: _session_seconds(section, "dashboard_session_idle_timeout_s", DEFAULT_IDLE_S), DEFAULT_IDLE_S
+        ),
+        dashboard_session_max_age_s=attempt(
+            lambda: _session_seconds(section, "dashboard_session_max_age_s", DEFAULT_MAX_AGE_S), DEFAULT_MAX_AGE_S
+        ),
         extra=extra,
-    )
-
-
-def _split_known_prefix(model_ref: str) -> tuple[str, str] | None:
-    prefix, separator, rest = model_ref.partition("/")
-    return (prefix.lower(), rest) if separator and rest and prefix.lower() in KNOWN_PROVIDERS else None
-
-
-def split_provider(litellm_model: str) -> tuple[str, str]:
-    """``"anthropic/claude-x"`` -> ``("anthropic", "claude-x")``; an unknown prefix stays in the name."""
-    return _split_known_prefix(litellm_model) or (DEFAULT_PROVIDER, litellm_model)
-
-
-def _string_headers(headers: Mapping[str, Any], section: Section) -> dict[str, str]:
-    for name, value in headers.items():
-        if not isinstance(value, str):
-            raise section.fail(f"extra_headers.{name}", f"must be a string, got {value!r}")
-    return {str(name): value for name, value in headers.items()}
-
-
-def _parse_deployment(raw_entry: Any, index: int, settings: GatewaySettings, environ: Mapping[str, str]) -> Deployment:
-    where = f"model_list[{index}]"
-    if not isinstance(raw_entry, Mapping):
-        raise ConfigError(f"{where}: must be a mapping with model_name and litellm_params")
-    model_name = raw_entry.get("model_name")
-    if not isinstance(model_name, str) or not model_name.strip():
-        raise ConfigError(f"{where}.model_name: must be a non-empty string, got {model_name!r}")
-    where = f"model_list[{index}] (model_name {model_name!r})"
-    entry = expand_env(raw_entry, where, environ)
-    top = Section(entry, where)
-    params = Section(top.mapping("litellm_params"), f"{where}.litellm_params")
-    model_info = top.mapping("model_info")
-    info = Section(model_info, f"{where}.model_info")
-    litellm_model = params.text("model")
-    if litellm_model is None:
-        raise params.fail("model", "is required (e.g. openai/gpt-4o)")
-    provider, upstream_model = split_provider(litellm_model)
-    api_base = params.text("api_base") or DEFAULT_API_BASES.get(provider)
-    if api_base is None:
-        raise params.fail("api_base", f"is required for provider {provider!r} (it has no default endpoint)")
-    # LiteLLM's model_info.base_model names the priced model when the upstream name is an alias (Azure).
-    base_model = info.text("base_model")
-    price_ref = (_split_known_prefix(base_model) or (provider, base_model)) if base_model else None
-    price_provider, price_model = price_ref or (provider, upstream_model)
-    try:
-        prices = resolve_prices(model_info, price_provider, price_model)
-    except InvalidPriceError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-    if prices is None:
-        given = [key for key in (INPUT_COST_KEY, OUTPUT_COST_KEY) if model_info.get(key) is not None]
-        found = f"only {given[0]} in model_info" if given else "no price in model_info"
-        raise ConfigError(
-            f"deployment {model_name!r} (model {litellm_model!r}): {found} and none in genai-prices; "
-            f"set model_info.{INPUT_COST_KEY}/{OUTPUT_COST_KEY} (0 for free)"
-        )
-    max_output_tokens = (
-        info.positive_int("max_output_tokens")
-        or info.positive_int("max_tokens")
-        or known_max_output_tokens(price_provider, price_model)
-        or settings.default_max_output_tokens
-    )
-    deployment_id = model_info.get("id")
-    if deployment_id is not None and (not isinstance(deployment_id, str | int) or isinstance(deployment_id, bool)):
-        raise info.fail("id", f"must be a string or an integer, got {deployment_id!r}")
-    return Deployment(
-        model_name=model_name.strip(),
-        provider=provider,
-        upstream_model=upstream_model,
-        api_base=api_base.rstrip("/"),
-        api_key=params.text("api_key"),
-        prices=prices,
-        max_output_tokens=max_output_tokens,
-        timeout_s=cast(float, params.number("timeout", settings.upstream_timeout_s, positive=True)),
-        deployment_id=str(deployment_id) if deployment_id is not None else f"{model_name.strip()}#{index}",
-        extra_headers=_string_headers(params.mapping("extra_headers"), params),
     )
 
 
@@ -354,21 +305,45 @@ def _read_document(path: Path) -> Mapping[str, Any]:
     return document
 
 
-def _build(document: Mapping[str, Any], demo: bool, environ: Mapping[str, str]) -> GatewayConfig:
-    top = Section(document, "config")
-    general = expand_env(top.mapping("general_settings"), "general_settings", environ)
-    litellm_settings = expand_env(top.mapping("litellm_settings"), "litellm_settings", environ)
-    settings = _parse_settings(general, litellm_settings, environ)
+def _model_list(document: Mapping[str, Any], problems: ConfigProblems) -> list[Any]:
     model_list = document.get("model_list") or []
     if not isinstance(model_list, list):
-        raise ConfigError(f"model_list: must be a list of deployments, got {type(model_list).__name__}")
-    deployments = [_parse_deployment(entry, index, settings, environ) for index, entry in enumerate(model_list)]
+        problems.add(f"model_list: must be a list of deployments, got {type(model_list).__name__}")
+        return []
+    return model_list
+
+
+def _build(document: Mapping[str, Any], demo: bool, environ: Mapping[str, str]) -> GatewayConfig:
+    """The config, or one ``ConfigError`` listing every problem of the document."""
+    problems = ConfigProblems()
+    top = Section(document, "config")
+    general = expand_env(
+        problems.attempt(lambda: top.mapping("general_settings"), EMPTY), "general_settings", environ, problems
+    )
+    litellm_settings = expand_env(
+        problems.attempt(lambda: top.mapping("litellm_settings"), EMPTY), "litellm_settings", environ, problems
+    )
+    settings = _parse_settings(general, litellm_settings, environ, problems)
+    parsed = [
+        parse_deployment(
+            entry,
+            index,
+            upstream_timeout_s=settings.upstream_timeout_s,
+            default_max_output_tokens=settings.default_max_output_tokens,
+            environ=environ,
+            problems=problems,
+        )
+        for index, entry in enumerate(_model_list(document, problems))
+    ]
+    deployments = [deployment for deployment in parsed if deployment is not None]
     if demo:
         deployments += _demo_deployments({deployment.model_name for deployment in deployments})
     ids = [deployment.deployment_id for deployment in deployments]
-    if duplicate_ids := sorted({deployment_id for deployment_id in ids if ids.count(deployment_id) > 1}):
-        raise ConfigError(f"model_info.id {duplicate_ids[0]!r} is used by more than one deployment")
-    return GatewayConfig(settings=settings, deployments=tuple(deployments))
+    for duplicate_id in sorted({deployment_id for deployment_id in ids if ids.count(deployment_id) > 1}):
+        problems.add(f"model_info.id {duplicate_id!r} is used by more than one deployment")
+    problems.raise_if_any()
+    warnings = ignored_keys(document, _KNOWN_SETTINGS)
+    return GatewayConfig(settings=settings, deployments=tuple(deployments), warnings=tuple(warnings))
 
 
 def load_config(
@@ -384,4 +359,4 @@ def load_config(
         document = _read_document(Path(path)) if path is not None else {}
         return _build(document, demo, env)
     except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
+        raise ConfigError.of(exc.problems, source) from exc

@@ -7,14 +7,55 @@ Every error is a ``ConfigError`` naming where the value lives (``general_setting
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 ENV_REFERENCE_PREFIX = "os.environ/"
+T = TypeVar("T")
+EMPTY: Mapping[str, Any] = {}  # what a section that is absent (or not a mapping) reads as
 
 
 class ConfigError(ValueError):
-    """The config cannot be used; the message names the file, the entry and the rule."""
+    """The config cannot be used; the message names the file, the entry and the rule.
+
+    ``problems`` lists every problem found (one per line of the message when there are several), so a reader
+    fixes the whole file in one pass instead of one error per start attempt.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems) if problems else (message,)
+
+    @classmethod
+    def of(cls, problems: Sequence[str], source: str | None = None) -> ConfigError:
+        """One error for all ``problems``, each prefixed by ``source`` (the file) when given."""
+        located = [f"{source}: {problem}" if source else problem for problem in problems]
+        if len(located) == 1:
+            return cls(located[0], located)
+        heading = f"{source}: {len(problems)} problems" if source else f"{len(problems)} problems"
+        return cls(heading + ":\n" + "\n".join(f"  - {problem}" for problem in problems), located)
+
+
+class ConfigProblems:
+    """Collects every problem of a config instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+
+    def attempt(self, read: Callable[[], T], fallback: T) -> T:
+        """``read()``, or ``fallback`` after recording the ``ConfigError`` it raised."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.messages.extend(exc.problems)
+            return fallback
+
+    def raise_if_any(self) -> None:
+        if self.messages:
+            raise ConfigError.of(self.messages)
 
 
 class Section:
@@ -84,15 +125,22 @@ class Section:
         return value
 
 
-def expand_env(value: Any, where: str, environ: Mapping[str, str]) -> Any:
-    """Replace every ``os.environ/NAME`` string, at any depth, by the variable's value."""
+def expand_env(value: Any, where: str, environ: Mapping[str, str], problems: ConfigProblems | None = None) -> Any:
+    """Replace every ``os.environ/NAME`` string, at any depth, by the variable's value.
+
+    With ``problems``, every unset variable is recorded there (and read as absent) instead of raising at the first.
+    """
     if isinstance(value, str) and value.startswith(ENV_REFERENCE_PREFIX):
         name = value.removeprefix(ENV_REFERENCE_PREFIX).strip()
         if name not in environ:
-            raise ConfigError(f"{where}: environment variable {name!r} is not set (referenced as {value!r})")
+            message = f"{where}: environment variable {name!r} is not set (referenced as {value!r})"
+            if problems is None:
+                raise ConfigError(message)
+            problems.add(message)
+            return None
         return environ[name]
     if isinstance(value, Mapping):
-        return {key: expand_env(item, f"{where}.{key}", environ) for key, item in value.items()}
+        return {key: expand_env(item, f"{where}.{key}", environ, problems) for key, item in value.items()}
     if isinstance(value, list):
-        return [expand_env(item, f"{where}[{index}]", environ) for index, item in enumerate(value)]
+        return [expand_env(item, f"{where}[{index}]", environ, problems) for index, item in enumerate(value)]
     return value

@@ -105,6 +105,9 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
 
     app.add_route("/health/liveliness", liveliness, methods=["GET"], include_in_schema=False)
     app.add_route("/health/readiness", readiness, methods=["GET"], include_in_schema=False)
+    # LiteLLM users probe GET /health first. LiteLLM answers it by calling every model (it needs a key and spends
+    # tokens); here it is the readiness probe: no key, no upstream call, nothing but reachability of the stores.
+    app.add_route("/health", readiness, methods=["GET"], include_in_schema=False)
     app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
     mount_dashboard(app)
     if demo:

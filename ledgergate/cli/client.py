@@ -63,6 +63,15 @@ class AdminClient:
         query = {name: value for name, value in (params or {}).items() if value is not None}
         return self._send("GET", path, params=query)
 
+    def get_or_none(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Like ``get``, but None instead of ending the command when the call fails (for optional extras)."""
+        query = {name: value for name, value in (params or {}).items() if value is not None}
+        try:
+            response = self._http.request("GET", path, params=query)
+            return None if response.is_error else response.json()
+        except (httpx.HTTPError, ValueError):
+            return None
+
     def post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         return self._send("POST", path, json=dict(body or {}))
 

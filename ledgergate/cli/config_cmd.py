@@ -32,13 +32,18 @@ ConfigJsonOption = Annotated[
 ]
 
 
-def load_or_exit(config: Path | None, demo: bool) -> GatewayConfig:
-    """The loaded config, or a red ``configuration error`` naming the file and rule, exit code 2."""
+def load_or_exit(config: Path | None, demo: bool, *, warn: bool = True) -> GatewayConfig:
+    """The loaded config (its ignored keys warned about on stderr), or a red ``configuration error`` listing
+    every problem with the file and rule, exit code 2."""
     try:
-        return load_config(config, demo=demo)
+        gateway_config = load_config(config, demo=demo)
     except ConfigError as exc:
         note(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
+    if warn:
+        for warning in gateway_config.warnings:
+            note(f"[yellow]warning:[/yellow] {escape(f'{config}: {warning}')}")
+    return gateway_config
 
 
 def _per_mtok(nanos_per_mtok: int | None) -> str:
@@ -82,35 +87,48 @@ PRICE_COLUMNS: list[Column] = [
 _WRAPPED = frozenset({"upstream", "api base", "max output tokens"})
 
 
-def _database(url: str) -> str:
+def database_for_display(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(not a valid URL)"
 
 
+def _check_config_json(config: Path) -> None:
+    """``--json``: the result on stdout, valid or not, so a script reads every problem and warning from it."""
+    try:
+        gateway_config = load_config(config)
+    except ConfigError as exc:
+        note(f"[red]configuration error:[/red] {escape(str(exc))}")
+        print_json({"file": str(config), "valid": False, "problems": list(exc.problems)})
+        raise typer.Exit(2) from exc
+    settings = gateway_config.settings
+    print_json(
+        {
+            "file": str(config),
+            "valid": True,
+            "database_url": database_for_display(settings.database_url),
+            "budget_mode": settings.budget_mode,
+            "master_key_set": settings.master_key is not None,
+            "deployments": [deployment_row(d) for d in gateway_config.deployments],
+            "warnings": list(gateway_config.warnings),
+        }
+    )
+
+
 def check_config(config: Path, as_json: bool) -> None:
+    if as_json:
+        _check_config_json(config)
+        return
     gateway_config = load_or_exit(config, False)
     rows = [deployment_row(d) for d in gateway_config.deployments]
     settings = gateway_config.settings
-    if as_json:
-        print_json(
-            {
-                "file": str(config),
-                "valid": True,
-                "database_url": _database(settings.database_url),
-                "budget_mode": settings.budget_mode,
-                "master_key_set": settings.master_key is not None,
-                "deployments": rows,
-            }
-        )
-        return
     if rows:
         emit(table(rows, PRICE_COLUMNS, title=f"{config}: resolved prices", wrap=_WRAPPED))
     else:
         note("[yellow]no deployments (model_list is empty): every LLM request would get 404[/yellow]")
     say(
-        f"{config} is valid: {len(rows)} deployment(s), database {_database(settings.database_url)}, "
+        f"{config} is valid: {len(rows)} deployment(s), database {database_for_display(settings.database_url)}, "
         f"budget mode {settings.budget_mode}"
     )
     if settings.master_key is None:

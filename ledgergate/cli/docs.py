@@ -27,7 +27,9 @@ HEADER = """\
 `--key` (env `LEDGERGATE_MASTER_KEY`, then `LEDGERGATE_API_KEY`) the admin key. Results are tables; `--json`
 prints the gateway's raw JSON instead. An error is one red line on stderr (`error: HTTP <status> <type>:
 <message>`, or the URL that could not be reached) and exit code 1; usage errors exit with 2, as does
-`config check` on an invalid file. Money is USD.
+`config check` on an invalid file (it lists every problem, and warns about every key it would ignore). Money is
+USD, every non-zero digit shown (`$0.0000306`). Tables fit the terminal's width (`COLUMNS`) without splitting a
+token, an id or an amount; when no table fits, each row is printed as a block of `field  value` lines.
 """
 
 

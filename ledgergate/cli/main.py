@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ledgergate import __version__
 from ledgergate.cli import budgets, config_cmd, db, keys, spend, tags, teams, users
 from ledgergate.cli.config_cmd import load_or_exit
+from ledgergate.cli.listen_check import CannotListen, ensure_can_listen
 
 EPILOG = """\
 [bold]Examples[/bold]
@@ -61,7 +63,7 @@ def root(
 def serve(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="LiteLLM-style YAML config")] = None,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 4000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 4000,
     demo: Annotated[bool, typer.Option("--demo", help="serve a built-in mock model (works offline)")] = False,
     workers: Annotated[
         int,
@@ -79,6 +81,11 @@ def serve(
     from ledgergate.container import build_container
 
     gateway_config = load_or_exit(config, demo)
+    try:
+        ensure_can_listen(host, port)
+    except CannotListen as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from exc
     if gateway_config.settings.master_key is None:
         if not demo:
             console.print("[yellow]no master_key configured: the admin API refuses every call[/yellow]")
@@ -97,7 +104,9 @@ def serve(
             "shared by every process (the SQLite setup runs as one process)[/red]"
         )
         raise typer.Exit(2)
-    console.print(f"ledgergate listening on http://{host}:{port} (database: {settings.database_url})")
+    # the password of the database URL never reaches the terminal (or the log it is captured in)
+    database = escape(config_cmd.database_for_display(settings.database_url))
+    console.print(f"ledgergate listening on http://{host}:{port} (database: {database})", soft_wrap=True)
     # No proxy-headers middleware (nothing reads the client address) and no "server: uvicorn" header: both cost
     # work on every request.
     options = {

@@ -10,16 +10,33 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich import box
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.status import Status
-from rich.table import Table
+
+from ledgergate.cli.fit import FitColumn, fitted, records
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the gateway's raw JSON response instead of a table.")]
 Column = tuple[str, Callable[[Mapping[str, Any]], str]]
-_UNWRAPPED_COLUMNS = frozenset(
-    {"key", "request_id", "time", "window", "team_id", "user_id", "budget_id", "spend", "held", "max budget", "status"}
+# Columns whose every line is one unit (an amount with its window, a timestamp with its space): never wrapped.
+# Every other column wraps at spaces only; no column is ever folded inside a word (cli/fit.py).
+_ATOMIC_COLUMNS = frozenset(
+    {
+        "key",
+        "request_id",
+        "time",
+        "window",
+        "team_id",
+        "user_id",
+        "budget_id",
+        "spend",
+        "held",
+        "max budget",
+        "status",
+        "budgets (spend/max)",
+        "resets at",
+        "tokens in/out",
+    }
 )
 # USD amounts are shown to the nano (the ledger's unit), without trailing zeros past the cents.
 _USD_DECIMALS = 9
@@ -35,8 +52,12 @@ def _stderr() -> Console:
 
 
 def emit(renderable: RenderableType) -> None:
-    """A table (or other rich renderable) on stdout."""
-    _stdout().print(renderable)
+    """A table (or other rich renderable) on stdout; never cropped (``fit.py`` sized it for the width)."""
+    _stdout().print(renderable, crop=False)
+
+
+def terminal_width() -> int:
+    return _stdout().width
 
 
 def status(message: str) -> Status:
@@ -134,22 +155,20 @@ def table(
     *,
     title: str | None = None,
     wrap: frozenset[str] | None = None,
-) -> Table:
-    """``wrap``: the only columns that may wrap (default: all but the id columns)."""
-    grid = Table(
-        title=escape(title) if title else None,
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    for header, _ in columns:
-        # ids are copied into the next command, so they are never wrapped
-        no_wrap = header in _UNWRAPPED_COLUMNS if wrap is None else header not in wrap
-        grid.add_column(header, no_wrap=no_wrap, overflow="fold")
-    for row in rows:
-        grid.add_row(*(escape(render(row)) for _, render in columns))
-    return grid
+) -> RenderableType:
+    """The rows as a table fitted to the terminal (records when no table fits, see ``fit.py``).
+
+    ``wrap``: the only columns that may wrap at spaces (default: all but ``_ATOMIC_COLUMNS``)."""
+    materialised = list(rows)
+    fit_columns = [
+        FitColumn(
+            header=header,
+            cells=[render(row) for row in materialised],
+            atomic=header in _ATOMIC_COLUMNS if wrap is None else header not in wrap,
+        )
+        for header, render in columns
+    ]
+    return fitted(fit_columns, terminal_width(), title)
 
 
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, empty: str) -> None:
@@ -160,16 +179,15 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *,
 
 
 def detail(entity: Mapping[str, Any], fields: Sequence[Column], *, title: str) -> None:
-    """A field/value table for one object, then its budget windows (if any)."""
-    grid = Table(title=escape(title), title_justify="left", show_header=False)
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for label, render in fields:
-        grid.add_row(label, escape(render(entity)))
-    grid.add_row("spend (primary window)", usd(entity.get("spend")))
-    grid.add_row("lifetime spend", usd(entity.get("lifetime_spend")))
-    grid.add_row("soft budget", usd(entity.get("soft_budget")))
-    emit(grid)
+    """One object as ``field  value`` lines (a value too long for the line goes below its field, whole), then
+    its budget windows (if any)."""
+    pairs = [(label, render(entity)) for label, render in fields]
+    pairs += [
+        ("spend (primary window)", usd(entity.get("spend"))),
+        ("lifetime spend", usd(entity.get("lifetime_spend"))),
+        ("soft budget", usd(entity.get("soft_budget"))),
+    ]
+    emit(records([FitColumn(label, [value], atomic=False) for label, value in pairs], terminal_width(), title))
     budget_windows = windows(entity)
     if budget_windows:
         window_columns: list[Column] = [

@@ -2,21 +2,55 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 import typer
 
-from ledgergate.cli.client import DEFAULT_URL, KeyOption, UrlOption, admin_client
+from ledgergate.cli.client import DEFAULT_URL, AdminClient, KeyOption, UrlOption, admin_client
 from ledgergate.cli.render import Column, JsonOption, field, money, note, print_table, say, show, usd_from_nanos
 
 app = typer.Typer(help="Spend: charged requests from the ledger.", no_args_is_help=True)
 
 FILTER_PANEL = "Filters"
+KEY_LABEL = "_label"  # how a row's key (or entity) is shown: its alias where it has one
+ALIAS_LOOKUP_SIZE = 1000
+SHARED_ALIAS_PREFIX = 8  # token characters that tell apart keys with the same alias
+
+
+def key_aliases(client: AdminClient) -> dict[str, str]:
+    """token hash -> the label of a key with an alias: the alias, or ``alias (token prefix)`` when several keys
+    share it (so two keys never read as one). Best effort: empty when the caller may not list keys."""
+    listing = client.get_or_none("/key/list", {"return_full_object": "true", "size": ALIAS_LOOKUP_SIZE})
+    keys = listing.get("keys") if isinstance(listing, dict) else None
+    aliased = {
+        str(key["token"]): str(key["key_alias"])
+        for key in keys or []
+        if isinstance(key, dict) and key.get("token") and key.get("key_alias")
+    }
+    shared = Counter(aliased.values())
+    return {
+        token: alias if shared[alias] == 1 else f"{alias} ({token[:SHARED_ALIAS_PREFIX]})"
+        for token, alias in aliased.items()
+    }
+
+
+def _labelled(rows: list[dict[str, Any]], id_field: str, aliases: dict[str, str], width: int | None) -> list[Any]:
+    """Rows with ``KEY_LABEL``: the alias of the key (grouping its rows under one readable name), else the id
+    (the token cut to ``width`` characters, a prefix ``--for-key`` does not take, when ``width`` is given)."""
+    labelled = []
+    for row in rows:
+        ident = str(row.get(id_field) or "-")
+        label = aliases.get(ident) or (ident[:width] if width else ident)
+        labelled.append({**row, KEY_LABEL: label})
+    return labelled
+
+
 LOG_COLUMNS: list[Column] = [
     ("time", lambda row: str(row.get("startTime") or "-").replace("T", " ").removesuffix("Z")),
     ("request_id", field("request_id")),
     ("model", field("model")),
-    ("key", lambda row: str(row.get("api_key") or "-")[:12]),
+    ("key", field(KEY_LABEL)),
     ("user", field("user_id")),
     ("team", field("team_id")),
     ("tags", field("request_tags")),
@@ -63,9 +97,10 @@ def logs(
     }
     with admin_client(url, admin_key) as client:
         result = client.get("/spend/logs", params)
+        aliases = {} if as_json else key_aliases(client)
 
     def render(rows: list[dict[str, Any]]) -> None:
-        print_table(rows, LOG_COLUMNS, empty="no matching requests")
+        print_table(_labelled(rows, "api_key", aliases, 12), LOG_COLUMNS, empty="no matching requests")
         if rows:
             total_nanos = sum(int(row.get("cost_nanos") or 0) for row in rows)
             say(f"{len(rows)} request(s) on this page, {usd_from_nanos(total_nanos)} in total")
@@ -77,7 +112,7 @@ def logs(
 
 REPORT_GROUPS = ("key", "user", "team", "team_member", "organization", "customer", "tag", "model")
 REPORT_COLUMNS: list[Column] = [
-    ("entity", lambda row: str(row.get("entity_id") or "-")[:40]),
+    ("entity", field(KEY_LABEL)),
     ("requests", field("requests")),
     ("tokens in/out", lambda row: f"{row.get('prompt_tokens', 0)}/{row.get('completion_tokens', 0)}"),
     ("spend", money("spend")),
@@ -113,10 +148,12 @@ def report(
     }
     with admin_client(url, admin_key) as client:
         result = client.get("/spend/report", params)
+        aliases = key_aliases(client) if group_by == "key" and not as_json else {}
 
     def render(document: dict[str, Any]) -> None:
         rows = document.get("rows", []) if daily else document.get("entities", [])
-        print_table(rows, REPORT_DAY_COLUMNS if daily else REPORT_COLUMNS, empty="no spend in this range")
+        columns = REPORT_DAY_COLUMNS if daily else REPORT_COLUMNS
+        print_table(_labelled(rows, "entity_id", aliases, None), columns, empty="no spend in this range")
         total = document.get("total") or {}
         say(
             f"{document.get('start_date')} .. {document.get('end_date')} ({document.get('timezone')}): "

@@ -22,7 +22,8 @@ def test_split_provider_known_prefix() -> None:
 
 
 def test_split_provider_unknown_prefix_defaults_to_openai() -> None:
-    """Without a known prefix the provider is openai and the whole string is the upstream model."""
+    """Without a known prefix the provider is openai and the whole string is the upstream model (for pricing
+    lookups; the loader refuses an unknown prefix in litellm_params.model, see test_config_problems.py)."""
     assert split_provider("gpt-4o") == ("openai", "gpt-4o")
     assert split_provider("meta-llama/Llama-3-8B") == ("openai", "meta-llama/Llama-3-8B")
 
@@ -226,8 +227,8 @@ model_list:
             r"model_list\[0\] \(model_name 'm'\)\.litellm_params: must be a mapping",
         ),
         (
-            "model_list: [{model_name: m, litellm_params: {model: azure/gpt-4o}}]",
-            r"litellm_params\.api_base: is required for provider 'azure'",
+            "model_list: [{model_name: m, litellm_params: {model: hosted_vllm/qwen}}]",
+            r"litellm_params\.api_base: is required for provider 'hosted_vllm'",
         ),
         (
             "model_list: [{model_name: m, litellm_params: {model: openai/gpt-4o, timeout: -3}}]",
@@ -255,12 +256,12 @@ model_list:
 
 
 def test_deployment_base_model_prices_alias(write_config: WriteConfig) -> None:
-    """model_info.base_model names the model to price when the upstream name is an alias (Azure)."""
+    """model_info.base_model names the model to price when the upstream name is an alias (a proxy's alias)."""
     path = write_config(
         """
 model_list:
   - model_name: prod
-    litellm_params: {model: azure/my-prod-deployment, api_base: https://acme.openai.azure.com}
+    litellm_params: {model: openai/my-prod-deployment, api_base: https://gateway.example/v1}
     model_info: {base_model: azure/gpt-4o}
 """
     )
