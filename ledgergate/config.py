@@ -6,6 +6,7 @@ type-checked, and every error names the file, the entry and the rule it broke.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -99,6 +100,9 @@ class GatewaySettings:
     metrics_labels: tuple[str, ...] = DEFAULT_METRICS_LABELS
     metrics_top_n: int = 20
     metrics_require_auth: bool = False
+    # Where spend records wait while the database is down (docs/decisions/0008); None: the default of
+    # ``ledger_spill_directory``.
+    ledger_spill_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # general_settings keys ledgergate does not use
 
 
@@ -125,6 +129,27 @@ def normalise_database_url(url: str) -> str:
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         return f"sqlite+aiosqlite://{rest}"
     raise ConfigError(f"database_url scheme {scheme!r} is not supported; use postgresql://... or sqlite:///...")
+
+
+DEFAULT_DATA_DIR = "ledgergate-data"
+
+
+def ledger_spill_directory(settings: GatewaySettings) -> Path:
+    """``ledger_spill_dir`` if set; else next to a SQLite file (``<db>.ledger-spill``), else (PostgreSQL, an
+    in-memory SQLite) ``./ledgergate-data/ledger-spill-<hash of the database URL>``: one directory per database."""
+    if settings.ledger_spill_dir:
+        return Path(settings.ledger_spill_dir)
+    url = settings.database_url
+    if is_sqlite_file(url):
+        database = url.partition(":///")[2].split("?", 1)[0]
+        return Path(f"{database}.ledger-spill")
+    without_password = re.sub(r"//([^:/@]*):[^@]*@", r"//\1@", url)
+    digest = hashlib.sha256(without_password.encode()).hexdigest()[:12]
+    return Path(DEFAULT_DATA_DIR) / f"ledger-spill-{digest}"
+
+
+def is_sqlite_file(url: str) -> bool:
+    return url.startswith("sqlite") and ":memory:" not in url and bool(url.partition(":///")[2].split("?", 1)[0])
 
 
 def _check_timezone(name: str) -> str:
@@ -216,6 +241,7 @@ def _parse_settings(
         metrics_labels=_metrics_labels(section),
         metrics_top_n=section.count("metrics_top_n", 20),
         metrics_require_auth=section.flag("metrics_require_auth", False),
+        ledger_spill_dir=section.text("ledger_spill_dir"),
         extra=extra,
     )
 
