@@ -74,7 +74,7 @@ class DurableCommits:
         if self._spill is not None:
             await asyncio.to_thread(self._spill.check_database)  # at start-up, not in the middle of an outage
             # Records spilled by an earlier run (or a process that is gone) are replayed before anything else.
-            self._backlog_waiting = await asyncio.to_thread(_has_files, self._spill)
+            self._backlog_waiting = await asyncio.to_thread(self._spill.scan)
         self._task = asyncio.create_task(self._loop(), name="ledger-group-commit")
 
     async def close(self) -> None:

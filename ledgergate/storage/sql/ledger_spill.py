@@ -211,6 +211,17 @@ class LedgerSpill:
             backlog.handle = None
         self.adoptable_count = max(0, self.adoptable_count - len(backlog.records))
 
+    def scan(self) -> bool:
+        """Count the records waiting in spill files (start-up: before the first replay); whether any file waits."""
+        paths = sorted(self.directory.glob(SPILL_GLOB)) if self.directory.is_dir() else []
+        waiting = 0
+        for path in paths:
+            if path != self._own_path:
+                with contextlib.suppress(OSError):
+                    waiting += path.read_bytes().count(b"\n")
+        self.adoptable_count = waiting
+        return bool(paths)
+
     def reject(self, path: Path, lines: Sequence[bytes]) -> None:
         reject_lines(path, lines)
 
