@@ -36,7 +36,10 @@ _ALWAYS_TRANSIENT: tuple[type[BaseException], ...] = (
     InterfaceError,  # connection closed under the driver
     PoolTimeoutError,  # no pooled connection free within the pool timeout
     asyncpg.InterfaceError,  # includes asyncpg's "connection is closed" / "cannot perform operation"
-    asyncpg.exceptions.ConnectionDoesNotExistError,  # the backend was terminated (pg_terminate_backend, restart)
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    # "cannot switch to state ...; another operation is in progress": the protocol of a connection killed
+    # mid-operation is left inconsistent; the connection is unusable, the database may be fine.
+    asyncpg.exceptions.InternalClientError,  # the backend was terminated (pg_terminate_backend, restart)
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,

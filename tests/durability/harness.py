@@ -22,11 +22,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.api.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import build_container
+from ledgergate.storage.sql.engine import create_engine
 from tests.api.helpers import chat_body, upstream_requests
 from tests.contract.services import REQUIRE_ENV
 from tests.support.fake_upstream import FakeUpstream
@@ -39,13 +40,7 @@ def engine_factory(application_name: str, schema: str | None) -> Callable[[str],
 
     def create(url: str) -> AsyncEngine:
         settings = {"application_name": application_name, **({"search_path": schema} if schema else {})}
-        return create_async_engine(
-            url,
-            pool_size=10,
-            max_overflow=20,
-            pool_pre_ping=True,
-            connect_args={"server_settings": settings, "timeout": 3},
-        )
+        return create_engine(url, server_settings=settings)
 
     return create
 
