@@ -68,7 +68,7 @@ def test_a_record_torn_by_a_crash_is_dropped_and_cannot_corrupt_the_next_line(tm
     good = record_to_json(_record("r1", 1, HOUR_S * 1_000_000))
     (tmp_path / "ledger-spill-dead.jsonl").write_bytes(good + b"\n" + good[:20])
     backlogs = spill.adopt()
-    assert [record.request_id for backlog in backlogs for record in backlog.records] == ["r1"]
+    assert [record.request_id for backlog in backlogs for record in spill.read_batch(backlog, 10)] == ["r1"]
     assert (tmp_path / "ledger-spill-dead.jsonl").read_bytes() == good + b"\n"
     for backlog in backlogs:
         spill.give_back(backlog)
@@ -79,7 +79,7 @@ def test_an_unreadable_spill_line_is_kept_in_rejected_not_lost(tmp_path: Path) -
     good = record_to_json(_record("r1", 1, HOUR_S * 1_000_000))
     (tmp_path / "ledger-spill-dead.jsonl").write_bytes(b'{"v": 1, "garbage": true}\n' + good + b"\n")
     backlogs = spill.adopt()
-    assert [record.request_id for backlog in backlogs for record in backlog.records] == ["r1"]
+    assert [record.request_id for backlog in backlogs for record in spill.read_batch(backlog, 10)] == ["r1"]
     assert (tmp_path / "ledger-spill-dead.jsonl.rejected").read_bytes() == b'{"v": 1, "garbage": true}\n'
     for backlog in backlogs:
         spill.give_back(backlog)
@@ -109,3 +109,19 @@ async def test_a_spill_directory_of_another_database_is_refused_at_start(tmp_pat
     finally:
         await ledger.close()
         await engine.dispose()
+
+
+def test_a_long_outage_file_is_replayed_in_batches_not_read_whole(tmp_path: Path) -> None:
+    """A file of many records is read ``size`` records at a time: replay memory stays bounded."""
+    spill = LedgerSpill(tmp_path, "db")
+    spill.append([_record(f"r{i}", i, HOUR_S * 1_000_000 + i) for i in range(25)])
+    spill.release_own()
+    (backlog,) = spill.adopt()
+    sizes = []
+    while batch := spill.read_batch(backlog, 10):
+        sizes.append(len(batch))
+    assert sizes == [10, 10, 5]
+    assert spill.pending_count == 25
+    spill.done(backlog)
+    assert spill.pending_count == 0
+    assert list(tmp_path.glob("ledger-spill-*.jsonl")) == []

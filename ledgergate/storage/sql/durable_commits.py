@@ -44,8 +44,16 @@ class _GaveUp(Exception):
 
 
 class DurableCommits:
-    def __init__(self, write_batch: WriteBatch, spill: LedgerSpill | None, policy: RetryPolicy, max_batch: int):
+    def __init__(
+        self,
+        write_batch: WriteBatch,
+        probe: Callable[[], Awaitable[None]],
+        spill: LedgerSpill | None,
+        policy: RetryPolicy,
+        max_batch: int,
+    ):
         self._write_batch = write_batch
+        self._probe = probe  # raises a database failure while the database is unreachable
         self._spill = spill
         self._policy = policy
         self._max_batch = max_batch
@@ -192,6 +200,14 @@ class DurableCommits:
         """Write every spill file (this process's and those of processes that are gone) into the ledger."""
         assert self._spill is not None
         spill = self._spill
+        try:
+            await self._probe()  # a cheap check first: no file is touched while the database is still down
+        except Exception as exc:
+            if not is_database_failure(exc):
+                raise
+            log.warning("ledger: database still unavailable (%s: %s)", type(exc).__name__, exc)
+            self._enter_degraded()
+            return
         backlogs = await asyncio.to_thread(_release_and_adopt, spill)
         for index, backlog in enumerate(backlogs):
             try:
@@ -202,19 +218,18 @@ class DurableCommits:
                 if not is_database_failure(exc):
                     log.exception("ledger: replaying %s failed; will retry", backlog.path)
                 else:
-                    log.warning("ledger: database still unavailable (%s: %s)", type(exc).__name__, exc)
+                    log.warning("ledger: database unavailable again (%s: %s)", type(exc).__name__, exc)
                 self._enter_degraded()
                 return
             await asyncio.to_thread(spill.done, backlog)
-            log.warning("ledger: %d spilled records from %s are in the ledger", len(backlog.records), backlog.path)
+            log.warning("ledger: %d spilled records from %s are in the ledger", backlog.lines_read, backlog.path)
         self._degraded = False
         self._backlog_waiting = await asyncio.to_thread(_has_files, spill)
         self._next_probe = time.monotonic() + self._policy.probe_interval_s
 
     async def _replay_one(self, backlog: SpillBacklog) -> None:
         assert self._spill is not None
-        for start in range(0, len(backlog.records), self._max_batch):
-            chunk = backlog.records[start : start + self._max_batch]
+        while chunk := await asyncio.to_thread(self._spill.read_batch, backlog, self._max_batch):
             try:
                 await self._write_batch(chunk)
             except Exception as exc:

@@ -77,7 +77,7 @@ class SqlLedger:
         self._started = False
         spill = LedgerSpill(spill_directory, database_tag(engine)) if spill_directory is not None else None
         # Looked up at each call: tests and benchmarks wrap ``_write_batch`` on a built ledger.
-        self._commits = DurableCommits(lambda records: self._write_batch(records), spill, retry, _MAX_BATCH)
+        self._commits = DurableCommits(lambda records: self._write_batch(records), self._ping, spill, retry, _MAX_BATCH)
         self._sqlite_writer = (
             SqliteBatchWriter(engine.url.database or "")
             if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
@@ -180,6 +180,10 @@ class SqlLedger:
                     ],
                 )
         return inserted
+
+    async def _ping(self) -> None:
+        async with self._engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
 
     def daily_adds(self, record: SpendRecord) -> RollupAdds:
         """What ``record`` adds to the daily rollups: its local day's rows (none if daily rows are not kept)."""

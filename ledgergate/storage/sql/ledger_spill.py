@@ -95,11 +95,12 @@ def record_from_json(line: bytes) -> SpendRecord:
 
 @dataclass
 class SpillBacklog:
-    """One spill file to replay: its records, and the open, locked file (closed by ``LedgerSpill.done``)."""
+    """One spill file to replay, open and locked by this process (closed by ``done`` or ``give_back``); read in
+    batches (``LedgerSpill.read_batch``) so a long outage's file never has to fit in memory."""
 
     path: Path
-    records: list[SpendRecord]
     handle: IO[bytes] | None = field(default=None, repr=False)
+    lines_read: int = 0
 
 
 class LedgerSpill:
@@ -176,30 +177,60 @@ class LedgerSpill:
         self.own_count = 0
 
     def adopt(self) -> list[SpillBacklog]:
-        """The files of processes that are gone (their lock is free), locked by this process now."""
+        """The files of processes that are gone (their lock is free), locked by this process now, oldest first."""
         backlogs: list[SpillBacklog] = []
         if not self.directory.is_dir():
             return backlogs
         self.check_database()
-        for path in sorted(self.directory.glob(SPILL_GLOB)):
-            if path == self._own_path:
-                continue
-            try:
-                handle = path.open("r+b")
-            except OSError:
-                continue  # removed meanwhile by another process that replayed it
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()  # a live process's own file
-                continue
-            if not path.exists():  # replayed and removed by another process between our open and our lock
-                handle.close()
-                continue
-            _cut_torn_tail(handle)
-            backlogs.append(SpillBacklog(path, _read_lines(path), handle))
-        self.adoptable_count = sum(len(backlog.records) for backlog in backlogs)
+        for path in sorted(self.directory.glob(SPILL_GLOB), key=_age):
+            handle = self._lock_existing(path)
+            if handle is not None:
+                _cut_torn_tail(handle)
+                handle.seek(0)
+                backlogs.append(SpillBacklog(path, handle))
         return backlogs
+
+    def _lock_existing(self, path: Path) -> IO[bytes] | None:
+        if path == self._own_path:
+            return None
+        try:
+            handle = path.open("r+b")
+        except OSError:
+            return None  # removed meanwhile by another process that replayed it
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()  # a live process's own file
+            return None
+        if not path.exists():  # replayed and removed by another process between our open and our lock
+            handle.close()
+            return None
+        return handle
+
+    def read_batch(self, backlog: SpillBacklog, size: int) -> list[SpendRecord]:
+        """Up to ``size`` records of ``backlog`` (fewer at its end; none when it is all read). An unreadable line is
+        kept in ``<file>.rejected``; a last line without its newline (never acknowledged) is dropped."""
+        assert backlog.handle is not None
+        records: list[SpendRecord] = []
+        rejected: list[bytes] = []
+        while len(records) < size:
+            line = backlog.handle.readline()
+            if not line:
+                break
+            if not line.endswith(b"\n"):
+                log.warning(
+                    "ledger spill %s: dropping a record cut by a crash before it was acknowledged", backlog.path
+                )
+                break
+            backlog.lines_read += 1
+            try:
+                records.append(record_from_json(line[:-1]))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("ledger spill %s: unreadable line kept in .rejected: %s", backlog.path, exc)
+                rejected.append(line[:-1])
+        if rejected:
+            reject_lines(backlog.path, rejected)
+        return records
 
     def done(self, backlog: SpillBacklog) -> None:
         """Every record of ``backlog`` is in the ledger: remove its file (then release its lock)."""
@@ -209,16 +240,19 @@ class LedgerSpill:
         if backlog.handle is not None:
             backlog.handle.close()
             backlog.handle = None
-        self.adoptable_count = max(0, self.adoptable_count - len(backlog.records))
+        self.adoptable_count = max(0, self.adoptable_count - backlog.lines_read)
 
     def scan(self) -> bool:
-        """Count the records waiting in spill files (start-up: before the first replay); whether any file waits."""
+        """Count the records waiting in files this process may replay (start-up); whether any spill file exists
+        (a live process's counts: it is replayed once that process releases it)."""
         paths = sorted(self.directory.glob(SPILL_GLOB)) if self.directory.is_dir() else []
         waiting = 0
         for path in paths:
-            if path != self._own_path:
-                with contextlib.suppress(OSError):
-                    waiting += path.read_bytes().count(b"\n")
+            handle = self._lock_existing(path)
+            if handle is not None:
+                with handle:
+                    while chunk := handle.read(1 << 20):
+                        waiting += chunk.count(b"\n")
         self.adoptable_count = waiting
         return bool(paths)
 
@@ -236,32 +270,19 @@ class LedgerSpill:
         self.release_own()
 
 
-def _read_lines(path: Path) -> list[SpendRecord]:
-    data = path.read_bytes()
-    lines = data.split(b"\n")
-    if lines and lines[-1]:
-        log.warning("ledger spill %s: dropping a record cut by a crash before it was acknowledged", path)
-    records: list[SpendRecord] = []
-    rejected: list[bytes] = []
-    for line in lines[:-1]:  # the last element is after the final newline: empty, or a torn record
-        if not line:
-            continue
-        try:
-            records.append(record_from_json(line))
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("ledger spill %s: unreadable line kept in .rejected: %s", path, exc)
-            rejected.append(line)
-    if rejected:
-        reject_lines(path, rejected)
-    return records
-
-
 def reject_lines(path: Path, lines: Sequence[bytes]) -> None:
     """Keep lines that cannot be replayed in ``<path>.rejected`` (fsync'd) for the operator."""
     with path.with_suffix(path.suffix + ".rejected").open("ab") as sink:
         sink.write(b"".join(line + b"\n" for line in lines))
         sink.flush()
         os.fsync(sink.fileno())
+
+
+def _age(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _cut_torn_tail(handle: IO[bytes]) -> None:
