@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger, database_tag
-from ledgergate.storage.sql.ledger_spill import LedgerSpill, SpillDirectoryConflict, record_from_json, record_to_json
+from ledgergate.storage.sql.ledger_spill import LedgerSpill, SpillDirectoryError, record_from_json, record_to_json
 from ledgergate.storage.sql.tables import spend_records
 from tests.contract.test_sql_ledger_contract import HOUR_S, _record
 
@@ -104,7 +104,7 @@ async def test_a_spill_directory_of_another_database_is_refused_at_start(tmp_pat
     await upgrade_schema(engine)
     ledger = SqlLedger(engine, spill_directory=spill_dir)
     try:
-        with pytest.raises(SpillDirectoryConflict, match="belongs to another database"):
+        with pytest.raises(SpillDirectoryError, match="belongs to another database"):
             await ledger.start()
     finally:
         await ledger.close()
@@ -125,3 +125,18 @@ def test_a_long_outage_file_is_replayed_in_batches_not_read_whole(tmp_path: Path
     spill.done(backlog)
     assert spill.pending_count == 0
     assert list(tmp_path.glob("ledger-spill-*.jsonl")) == []
+
+
+async def test_an_unusable_spill_directory_stops_start_up_not_a_later_outage(tmp_path: Path) -> None:
+    """Found at start-up: a spill path under a regular file could never keep a record during an outage."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'lg.db'}")
+    await upgrade_schema(engine)
+    ledger = SqlLedger(engine, spill_directory=blocker / "spill")
+    try:
+        with pytest.raises(SpillDirectoryError, match="cannot be created or written"):
+            await ledger.start()
+    finally:
+        await ledger.close()
+        await engine.dispose()

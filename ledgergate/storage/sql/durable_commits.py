@@ -80,7 +80,7 @@ class DurableCommits:
         if self._task is not None:
             return
         if self._spill is not None:
-            await asyncio.to_thread(self._spill.check_database)  # at start-up, not in the middle of an outage
+            await asyncio.to_thread(self._spill.check_usable)  # at start-up, not in the middle of an outage
             # Records spilled by an earlier run (or a process that is gone) are replayed before anything else.
             self._backlog_waiting = await asyncio.to_thread(self._spill.scan)
         self._task = asyncio.create_task(self._loop(), name="ledger-group-commit")
@@ -112,12 +112,19 @@ class DurableCommits:
                 await self._wakeup.wait()
             self._wakeup.clear()
             if self._backlog_waiting and time.monotonic() >= self._next_probe and not self._closing:
-                await self._replay()
+                try:
+                    await self._replay()
+                except Exception:  # the loop must outlive any bug: every append waits on it
+                    log.exception("ledger: replay of the spill files failed; will retry")
+                    self._enter_degraded()
             while self._pending:
                 batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
                 self._in_flight = len(batch)
                 try:
                     await self._commit(batch)
+                except Exception as exc:  # a bug here must fail its batch, never stop the loop
+                    log.exception("ledger: committing a batch failed")
+                    _fail(batch, exc)
                 finally:
                     self._in_flight = 0
             if self._closing:
@@ -179,7 +186,7 @@ class DurableCommits:
         assert self._spill is not None
         try:
             await asyncio.to_thread(self._spill.append, [record for record, _ in batch])
-        except OSError as exc:
+        except Exception as exc:
             # Neither the database nor the local disk keeps them: say so (503), never claim a record we lack.
             log.critical("ledger: cannot spill %d records (%s); database failure: %s", len(batch), exc, failure)
             _fail(batch, failure or exc)

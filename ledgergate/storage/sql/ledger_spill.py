@@ -35,8 +35,8 @@ SPILL_GLOB = "ledger-spill-*.jsonl"
 DATABASE_MARKER = "DATABASE"
 
 
-class SpillDirectoryConflict(RuntimeError):
-    """The spill directory holds records of another database."""
+class SpillDirectoryError(RuntimeError):
+    """The spill directory cannot be used: not writable, or it holds records of another database."""
 
 
 _FORMAT = 1
@@ -138,15 +138,28 @@ class LedgerSpill:
             raise
         self.own_count += len(records)
 
+    def check_usable(self) -> None:
+        """At start-up, not in the middle of an outage: the directory can be created and written, and holds no
+        other database's records (``SpillDirectoryError``)."""
+        existing = self.directory
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise SpillDirectoryError(
+                f"ledger spill directory {self.directory} cannot be created or written ({existing} is not a "
+                "writable directory); set general_settings.ledger_spill_dir to a writable persistent path"
+            )
+        self.check_database()
+
     def check_database(self) -> None:
-        """Refuse a directory holding another database's records (``SpillDirectoryConflict``)."""
+        """Refuse a directory holding another database's records (``SpillDirectoryError``)."""
         marker = self.directory / DATABASE_MARKER
         try:
             found = marker.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return
         if found != self._database_tag:
-            raise SpillDirectoryConflict(
+            raise SpillDirectoryError(
                 f"ledger spill directory {self.directory} belongs to another database ({found!r}, this one is "
                 f"{self._database_tag!r}); give each database its own general_settings.ledger_spill_dir"
             )
