@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -107,6 +108,9 @@ async def test_stopped_private_postgres_under_load_spills_and_replays_every_serv
             await asyncio.to_thread(postgres.stop, "fast")
             await asyncio.sleep(2.5)  # past the retry budget: the gateway spills
             spilled_while_down = sorted(p.name for p in gateway.spill_dir.glob("ledger-spill-*.jsonl"))
+            async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10.0) as http:
+                readiness = await http.get("/health/readiness")
+                metrics = (await http.get("/metrics")).text
             await asyncio.to_thread(postgres.start)
             await load
             ready = await wait_for_no_pending(gateway.base_url)
@@ -126,4 +130,9 @@ async def test_stopped_private_postgres_under_load_spills_and_replays_every_serv
     check_outcome(outcome, hits)
     assert rows == distinct == len(hits)
     assert spilled_while_down, "no record was spilled: the outage was not exercised"
+    # While down: not ready, and the records kept locally are visible to the operator.
+    assert readiness.status_code == 503
+    assert readiness.json()["ledger_pending"] > 0
+    gauge = next(line for line in metrics.splitlines() if line.startswith("ledgergate_ledger_pending_records "))
+    assert float(gauge.split()[1]) > 0
     assert list(gateway.spill_dir.glob("ledger-spill-*.jsonl")) == []  # replayed and removed
