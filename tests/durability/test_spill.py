@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 from pathlib import Path
 
@@ -140,3 +141,14 @@ async def test_an_unusable_spill_directory_stops_start_up_not_a_later_outage(tmp
     finally:
         await ledger.close()
         await engine.dispose()
+
+
+def test_an_altered_spill_line_with_a_negative_cost_is_rejected_not_replayed(tmp_path: Path) -> None:
+    """Someone editing the spill file must not lower a budget's spend through a replay."""
+    spill = LedgerSpill(tmp_path, "db")
+    forged = record_to_json(dataclasses.replace(_record("r1", 1, HOUR_S * 1_000_000), cost_nanos=-5_000_000_000))
+    (tmp_path / "ledger-spill-dead.jsonl").write_bytes(forged + b"\n")
+    (backlog,) = spill.adopt()
+    assert spill.read_batch(backlog, 10) == []
+    assert (tmp_path / "ledger-spill-dead.jsonl.rejected").read_bytes() == forged + b"\n"
+    spill.give_back(backlog)

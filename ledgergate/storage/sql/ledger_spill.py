@@ -72,7 +72,7 @@ def record_from_json(line: bytes) -> SpendRecord:
     data: dict[str, Any] = orjson.loads(line)
     if data.get("v") != _FORMAT:
         raise ValueError(f"unknown spill format {data.get('v')!r}")
-    return SpendRecord(
+    record = SpendRecord(
         request_id=str(data["request_id"]),
         key_id=str(data["key_id"]),
         targets=tuple(EntityRef(EntityType(kind), str(entity_id)) for kind, entity_id in data["targets"]),
@@ -91,6 +91,11 @@ def record_from_json(line: bytes) -> SpendRecord:
         customer_id=data.get("customer_id"),
         tags=tuple(str(tag) for tag in data.get("tags") or ()),
     )
+    # The gateway never spills these; a line that has them was altered, and must not lower anyone's spend.
+    amounts = (record.cost_nanos, record.prompt_tokens, record.completion_tokens, record.charged_at_us)
+    if min(amounts) < 0 or not record.request_id:  # (times are not compared: the wall clock may step back)
+        raise ValueError(f"spill record {record.request_id!r} has a negative amount or no request id")
+    return record
 
 
 @dataclass
