@@ -6,6 +6,7 @@ type-checked, and every error names the file, the entry and the rule it broke.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -89,6 +90,9 @@ class GatewaySettings:
     dashboard_secure_cookies: SecureCookieMode = "auto"
     dashboard_session_idle_timeout_s: int = DEFAULT_IDLE_S
     dashboard_session_max_age_s: int = DEFAULT_MAX_AGE_S
+    # Where spend records wait while the database is down (docs/decisions/0009); None: the default of
+    # ``ledger_spill_directory``.
+    ledger_spill_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # general_settings keys ledgergate does not use
 
 
@@ -116,6 +120,27 @@ def normalise_database_url(url: str) -> str:
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         return f"sqlite+aiosqlite://{rest}"
     raise ConfigError(f"database_url scheme {scheme!r} is not supported; use postgresql://... or sqlite:///...")
+
+
+DEFAULT_DATA_DIR = "ledgergate-data"
+
+
+def ledger_spill_directory(settings: GatewaySettings) -> Path:
+    """``ledger_spill_dir`` if set; else next to a SQLite file (``<db>.ledger-spill``), else (PostgreSQL, an
+    in-memory SQLite) ``./ledgergate-data/ledger-spill-<hash of the database URL>``: one directory per database."""
+    if settings.ledger_spill_dir:
+        return Path(settings.ledger_spill_dir)
+    url = settings.database_url
+    if is_sqlite_file(url):
+        database = url.partition(":///")[2].split("?", 1)[0]
+        return Path(f"{database}.ledger-spill")
+    without_password = re.sub(r"//([^:/@]*):[^@]*@", r"//\1@", url)
+    digest = hashlib.sha256(without_password.encode()).hexdigest()[:12]
+    return Path(DEFAULT_DATA_DIR) / f"ledger-spill-{digest}"
+
+
+def is_sqlite_file(url: str) -> bool:
+    return url.startswith("sqlite") and ":memory:" not in url and bool(url.partition(":///")[2].split("?", 1)[0])
 
 
 def _check_timezone(name: str) -> str:
@@ -267,6 +292,7 @@ def _parse_settings(
         dashboard_session_max_age_s=attempt(
             lambda: _session_seconds(section, "dashboard_session_max_age_s", DEFAULT_MAX_AGE_S), DEFAULT_MAX_AGE_S
         ),
+        ledger_spill_dir=attempt(lambda: section.text("ledger_spill_dir"), None),
         extra=extra,
     )
 

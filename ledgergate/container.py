@@ -17,7 +17,7 @@ from redis.backoff import ExponentialBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.api.auth import Authenticator
-from ledgergate.config import DEMO_API_BASE, GatewayConfig
+from ledgergate.config import DEMO_API_BASE, GatewayConfig, ledger_spill_directory
 from ledgergate.deployments import Deployment
 from ledgergate.domain.admission import BudgetMode
 from ledgergate.domain.ports import Clock, Counters
@@ -118,7 +118,7 @@ async def build_container(
     await upgrade_schema(engine)
     store = SqlEntityStore(engine)
     directory = Directory(store, max_age_s=SHARED_CACHE_MAX_AGE_S if settings.redis_url else None)
-    ledger = SqlLedger(engine, timezone=settings.timezone)
+    ledger = SqlLedger(engine, timezone=settings.timezone, spill_directory=ledger_spill_directory(settings))
     await ledger.start()
     counters: Counters = MemoryCounters(clock)
     coherence = None
@@ -193,6 +193,7 @@ async def build_container(
         charger=charger,
         directory=directory,
         global_windows=global_windows,
+        ledger_pending=lambda: ledger.pending_count,
     )
     charger.spend_observer = metrics
     await alerter.start()

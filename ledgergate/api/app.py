@@ -78,13 +78,18 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
 
     async def readiness(request: Request) -> Response:
         container: Container = request.app.state.container
+
+        def ledger_pending() -> int:
+            return container.ledger.pending_count
+
         try:
             async with container.engine.connect() as connection:
                 await connection.exec_driver_sql("SELECT 1")
         except Exception as exc:
-            body = {"status": "unhealthy", "db": f"error: {type(exc).__name__}"}
+            # ledger_pending: records served while the database was down, kept in the spill file until it returns.
+            body = {"status": "unhealthy", "db": f"error: {type(exc).__name__}", "ledger_pending": ledger_pending()}
             return Response(orjson.dumps(body), status_code=503, media_type="application/json")
-        body = {"status": "healthy", "db": "connected", "version": __version__}
+        body = {"status": "healthy", "db": "connected", "version": __version__, "ledger_pending": ledger_pending()}
         if isinstance(container.counters, RedisCounters):
             # Reported, not failed on: with Redis down every instance answers LLM requests with 503 (fail closed)
             # and taking them all out of rotation would not help (docs/deployment.md, "Health checks").

@@ -6,13 +6,15 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ledgergate.db_failures import is_database_failure
 from ledgergate.domain.errors import EntityConflict, InvalidInput
 from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.services.errors import ServiceError
@@ -62,7 +64,16 @@ def _field_name(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-_DATABASE_FAILURES = (OperationalError, InterfaceError, OSError)
+# Registered with FastAPI by class; ``is_database_failure`` decides for the rest (asyncpg's own errors, a
+# DBAPIError whose connection was invalidated, sqlite "database is locked", timeouts).
+_DATABASE_FAILURES = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    DBAPIError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 def exception_response(exc: Exception) -> Response:
@@ -85,7 +96,7 @@ def exception_response(exc: Exception) -> Response:
             "service_unavailable",
             headers={"retry-after": "1"},
         )
-    if isinstance(exc, _DATABASE_FAILURES):
+    if is_database_failure(exc):
         # Connection-level failures (refused, reset, timed out): the database, not the request, is at fault.
         log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
         return error_response(

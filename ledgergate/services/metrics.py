@@ -105,6 +105,7 @@ class GatewayMetrics:
         charger: RequestCharger,
         directory: Directory,
         global_windows: tuple[Window, ...] = (),
+        ledger_pending: Callable[[], int] | None = None,
     ) -> None:
         unknown = set(labels) - set(ENTITY_LABELS)
         if unknown:
@@ -142,6 +143,12 @@ class GatewayMetrics:
         )
         self.budgets = BudgetRemaining(top_n, charger, directory, global_windows)
         self.registry.register(self.budgets)
+        self._ledger_pending_count = ledger_pending
+        self._ledger_pending = Gauge(
+            "ledgergate_ledger_pending_records",
+            "Spend records served but not in the database yet (waiting in memory or in the local spill file).",
+            registry=self.registry,
+        )
 
     # -- hot path ------------------------------------------------------------------------------------------------
 
@@ -188,6 +195,8 @@ class GatewayMetrics:
             self._holds.set(await self._counters.held_count())
         except CounterStoreUnavailable:
             self._holds.set(math.nan)  # unknown, not zero: an outage must not look like an idle gateway
+        if self._ledger_pending_count is not None:
+            self._ledger_pending.set(self._ledger_pending_count())
         await self.budgets.refresh()
         return generate_latest(self.registry)
 

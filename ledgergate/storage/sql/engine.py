@@ -8,8 +8,12 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ledgergate.db_failures import is_database_failure
+
+DEFAULT_APPLICATION_NAME = "ledgergate"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x6C656467_6D696772  # "ledgmigr": one PostgreSQL advisory lock for schema upgrades
 
@@ -18,8 +22,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL with ``synchronous=NORMAL`` (see docs/decisions/0003)."""
+def create_engine(url: str, server_settings: dict[str, str] | None = None) -> AsyncEngine:
+    """An async engine; SQLite gets WAL with ``synchronous=NORMAL`` (see docs/decisions/0003). PostgreSQL
+    connections carry ``application_name=ledgergate`` (``pg_stat_activity``) unless ``server_settings`` says else."""
     if is_sqlite(url):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -32,7 +37,19 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    settings = {"application_name": DEFAULT_APPLICATION_NAME, **(server_settings or {})}
+    engine = create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"server_settings": settings}
+    )
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _discard_broken_connections(context: ExceptionContext) -> None:
+        # A connection killed mid-operation may stay "open" with its protocol confused (asyncpg's "another
+        # operation is in progress"): SQLAlchemy would pool it again. Any database failure discards it instead.
+        if is_database_failure(context.original_exception):
+            context.is_disconnect = True
+
+    return engine
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,8 @@ from ledgergate.domain.ledger import Adjustment, SpendRecord
 from ledgergate.domain.rate_limits import unit_of_window
 from ledgergate.domain.windows import split_window_key
 from ledgergate.storage.sql.daily_rollups import DailyBackfill, register_timezone
+from ledgergate.storage.sql.durable_commits import DEFAULT_RETRY, DurableCommits, RetryPolicy
+from ledgergate.storage.sql.ledger_spill import LedgerSpill
 from ledgergate.storage.sql.pg_ledger_writer import PgLedgerWriter
 from ledgergate.storage.sql.rollup_rows import LocalDays, RollupAdds, hour_start_s, merge_rollups, rollup_adds
 from ledgergate.storage.sql.sqlite_writer import CHARGE_COLUMNS, ChargeRow, SqliteBatchWriter
@@ -39,12 +42,20 @@ _MAX_BATCH = 1000
 class SqlLedger:
     """Appends are batched: every record waiting when a transaction starts shares its commit (group commit).
 
-    ``append`` returns only after the commit, so a response is never completed before its record is durable.
+    ``append`` returns only after the commit, so a response is never completed before its record is durable; with
+    the database down, after the record is fsync'd to the local spill file (``durable_commits.py``).
     Besides the hourly rollups, it keeps daily ones in the local days of ``timezone`` (the gateway's), and fills
     their earlier days in the background after ``start`` (``daily_rollups.py``).
     """
 
-    def __init__(self, engine: AsyncEngine, timezone: str = "UTC") -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        timezone: str = "UTC",
+        *,
+        spill_directory: Path | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
         self._engine = engine
         self._timezone = timezone
         self._days = LocalDays(ZoneInfo(timezone))
@@ -63,10 +74,10 @@ class SqlLedger:
             index_elements=["timezone", "entity_type", "entity_id", "day_start_s", "model"],
             set_={name: spend_daily_rollups.c[name] + add_daily.excluded[name] for name in ROLLUP_SUMS},
         )
-        self._pending: list[tuple[SpendRecord, asyncio.Future[bool]]] = []
-        self._wakeup = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-        self._closing = False
+        self._started = False
+        spill = LedgerSpill(spill_directory, database_tag(engine)) if spill_directory is not None else None
+        # Looked up at each call: tests and benchmarks wrap ``_write_batch`` on a built ledger.
+        self._commits = DurableCommits(lambda records: self._write_batch(records), self._ping, spill, retry, _MAX_BATCH)
         self._sqlite_writer = (
             SqliteBatchWriter(engine.url.database or "")
             if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
@@ -76,14 +87,15 @@ class SqlLedger:
         self._pg_writer = PgLedgerWriter(engine) if engine.dialect.name == "postgresql" else None
 
     async def start(self) -> None:
-        if self._writer is not None:
+        if self._started:
             return
         # Registered before the first write, and filled only once this writer keeps daily rows: see the backfill.
         state = await register_timezone(self._engine, self._timezone)
         self._keep_daily = state != DAILY_UNSUPPORTED
         if self._sqlite_writer is not None:
             self._sqlite_writer.start()
-        self._writer = asyncio.create_task(self._write_loop(), name="ledger-group-commit")
+        await self._commits.start()
+        self._started = True
         if state == DAILY_BACKFILLING:
             backfill = DailyBackfill(self._engine, self._timezone)
             self._backfill = asyncio.create_task(backfill.run(), name="daily-rollup-backfill")
@@ -103,54 +115,22 @@ class SqlLedger:
             self._backfill.cancel()
             await asyncio.gather(self._backfill, return_exceptions=True)
             self._backfill = None
-        self._closing = True
-        self._wakeup.set()
-        if self._writer is not None:
-            await self._writer
-            self._writer = None
+        await self._commits.close()
+        self._started = False
         if self._sqlite_writer is not None:
             await asyncio.to_thread(self._sqlite_writer.stop)
         if self._pg_writer is not None:
             await self._pg_writer.close()
 
     async def append(self, record: SpendRecord) -> bool:
-        """True if the record was written now, False if its request id was already in the ledger."""
-        if self._writer is None:
-            raise RuntimeError("ledger writer not started")
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
-        self._wakeup.set()
-        return await asyncio.shield(future)
+        """True if the record was written now (or kept in the spill file, the database down), False if its request
+        id was already in the ledger."""
+        return await self._commits.append(record)
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._pending:
-                batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
-                await self._commit(batch)
-            if self._closing:
-                return
-
-    async def _commit(self, batch: list[tuple[SpendRecord, asyncio.Future[bool]]]) -> None:
-        """Commit a batch; if it fails, commit its records one by one so one bad record fails alone."""
-        try:
-            inserted = await self._write_batch([record for record, _ in batch])
-        except Exception as exc:
-            if len(batch) > 1:
-                for single in batch:
-                    await self._commit([single])
-                return
-            _, future = batch[0]
-            if not future.done():  # the waiter learns of the failure; nothing is silently dropped
-                future.set_exception(exc)
-                future.exception()
-            return
-        for record, future in batch:
-            if not future.done():
-                # Only the first of duplicates within one batch wrote the row.
-                future.set_result(record.request_id in inserted)
-                inserted.discard(record.request_id)
+    @property
+    def pending_count(self) -> int:
+        """Records acknowledged or waiting but not in the database yet (memory and spill files)."""
+        return self._commits.pending_count
 
     async def _write_batch(self, records: list[SpendRecord]) -> set[str]:
         """Insert new records with their charges and rollup additions; the request ids not there before.
@@ -200,6 +180,10 @@ class SqlLedger:
                     ],
                 )
         return inserted
+
+    async def _ping(self) -> None:
+        async with self._engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
 
     def daily_adds(self, record: SpendRecord) -> RollupAdds:
         """What ``record`` adds to the daily rollups: its local day's rows (none if daily rows are not kept)."""
@@ -258,6 +242,11 @@ class SqlLedger:
                 )
             )
         return int(total or 0)
+
+
+def database_tag(engine: AsyncEngine) -> str:
+    """The database a spill directory belongs to: its URL without the password (never written to disk)."""
+    return engine.url.render_as_string(hide_password=True)
 
 
 def whole_hours(start_s: int, end_s: int) -> tuple[int, int]:

@@ -29,6 +29,7 @@ from sqlalchemy import String, Text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
+from ledgergate.db_failures import is_database_failure
 from ledgergate.storage.sql.rollup_rows import RollupAdds
 from ledgergate.storage.sql.sqlite_writer import RECORD_COLUMNS, ChargeRow
 from ledgergate.storage.sql.tables import ROLLUP_SUMS, spend_records
@@ -114,8 +115,10 @@ class PgLedgerWriter:
     """Writes ledger batches through one dedicated connection taken from the engine's pool (so the engine's connect
     arguments, e.g. ``search_path``, apply), held for the writer's lifetime: no checkout or pre-ping per batch."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, statement_timeout_s: float = 30.0) -> None:
         self._engine = engine
+        # A batch that hangs (a partitioned network) fails after this and is retried on a fresh connection.
+        self._statement_timeout_s = statement_timeout_s
         self._proxied: Any = None  # the pool's connection fairy, checked out until close or failure
         self._lock = asyncio.Lock()  # one statement at a time on the connection (the group-commit loop is serial)
 
@@ -151,9 +154,13 @@ class PgLedgerWriter:
         async with self._lock:
             connection = await self._connection()
             try:
-                rows = await connection.fetch(WRITE_BATCH, *args)
-            except asyncpg.PostgresError:
-                raise  # refused by the server (nothing written): the connection itself is fine
+                rows = await connection.fetch(WRITE_BATCH, *args, timeout=self._statement_timeout_s)
+            except asyncpg.PostgresError as exc:
+                # Refused by the server (nothing written): the connection is fine, unless the server is shutting
+                # it down (57P01 admin shutdown, e.g. pg_terminate_backend) or lost it.
+                if is_database_failure(exc) or connection.is_closed():
+                    await self._invalidate()
+                raise
             except BaseException:
                 # Broken or interrupted mid-statement (its outcome is unknown to us): never reuse this connection.
                 await self._invalidate()
@@ -164,7 +171,7 @@ class PgLedgerWriter:
         if self._proxied is not None and self._proxied.driver_connection.is_closed():
             await self._invalidate()  # closed while idle (e.g. a PostgreSQL restart): nothing sent yet, reconnect
         if self._proxied is None:
-            self._proxied = await self._engine.raw_connection()
+            self._proxied = await self._engine.raw_connection()  # pre-pinged: a stale pooled connection is replaced
         return self._proxied.driver_connection
 
     async def _invalidate(self) -> None:

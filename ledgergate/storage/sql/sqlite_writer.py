@@ -8,6 +8,7 @@ at a time anyway, so a single writer thread loses nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import operator
 import queue
 import sqlite3
@@ -183,7 +184,9 @@ class SqliteBatchWriter:
             connection.executemany(_ADD_DAILY, [(timezone, *key, *sums) for key, sums in sorted(days.items())])
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:  # an I/O error may have ended it already: keep the original error
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
             raise
         return inserted
 
