@@ -22,6 +22,7 @@ from ledgergate.config_values import Section, expand_env
 from ledgergate.deployments import Deployment
 from ledgergate.domain.alerts import DEFAULT_ALERT_THRESHOLDS, parse_alert_thresholds
 from ledgergate.domain.errors import InvalidInput
+from ledgergate.domain.output_caps import DEFAULT_MAX_N
 from ledgergate.domain.pricing import TokenPrices
 from ledgergate.pricing_catalog import (
     INPUT_COST_KEY,
@@ -84,6 +85,7 @@ class GatewaySettings:
     allow_client_tags: bool = False
     hold_ttl_s: float = 900.0
     default_max_output_tokens: int = 4096
+    max_n: int = DEFAULT_MAX_N  # most completions (``n``, ``best_of``) one request may ask for
     counter_fallback: CounterFallback = "fail_closed"
     max_budget: float | None = None  # USD, global proxy budget, as written in the config
     budget_duration: str | None = None  # unparsed window grammar of the global proxy budget
@@ -208,6 +210,7 @@ def _parse_settings(
         allow_client_tags=section.flag("allow_client_tags", False),
         hold_ttl_s=cast(float, section.number("hold_ttl_s", 900.0, positive=True)),
         default_max_output_tokens=section.positive_int("default_max_output_tokens") or 4096,
+        max_n=section.positive_int("max_n") or DEFAULT_MAX_N,
         counter_fallback=counter_fallback,
         max_budget=budget.number("max_budget", None, positive=False),
         budget_duration=budget.text("budget_duration"),
