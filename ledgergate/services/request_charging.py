@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -72,6 +73,7 @@ class Refusal:
     window: Window
     state: LineState
     reset_at_s: int
+    retry_after_s: int | None = None  # whole seconds until the window resets (None: a lifetime window never does)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +202,8 @@ class RequestCharger:
         if not isinstance(decision, Admitted):
             entity, window = owners[decision.line_index]
             line = lines[decision.line_index]
-            return Refusal(entity.ref, entity.display_name(), window, decision.state, line.period_end_s)
+            retry_s = max(1, math.ceil(line.period_end_s - now_s)) if window.duration is not None else None
+            return Refusal(entity.ref, entity.display_name(), window, decision.state, line.period_end_s, retry_s)
         max_tokens_to_send = output_cap if call.produces_output else None
         if max_tokens_to_send is not None and decision.hold_nanos < max_cost:
             # Strict mode shrank the hold: the upstream must never generate more than the hold pays for.

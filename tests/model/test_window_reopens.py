@@ -40,6 +40,7 @@ async def _refused_until_the_boundary_then_admitted(core: Core, period: int, pro
     refused = await _admit(core, f"{probe}-refused")
     assert isinstance(refused, Refusal)
     assert refused.reset_at_s == EPOCH_START_S + start_s + PERIOD_S
+    assert refused.retry_after_s == 1  # what the 429's retry-after says: retry at the boundary, not later
     _at(core, start_s + PERIOD_S)
     admitted = await _admit(core, f"{probe}-admitted")
     assert isinstance(admitted, Ticket), admitted
