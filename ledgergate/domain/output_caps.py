@@ -28,7 +28,7 @@ def chat_cap_field(upstream_model: str) -> str:
     ignored an unknown field would not be capped at all. OpenAI's reasoning models reject it, so they get
     ``max_completion_tokens``."""
     name = upstream_model.rsplit("/", 1)[-1].lower()
-    if any(name == family or name.startswith(f"{family}-") for family in _REASONING_FAMILIES):
+    if any(name == family or name.startswith((f"{family}-", f"{family}.")) for family in _REASONING_FAMILIES):
         return "max_completion_tokens"
     return "max_tokens"
 

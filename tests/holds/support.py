@@ -10,7 +10,7 @@ import httpx
 import yaml
 
 from ledgergate.config import load_config
-from tests.api.helpers import key_info, spend_logs
+from tests.api.helpers import eventually, key_info, spend_logs
 from tests.support.gateway import BudgetModeName, GatewayServer
 
 UNCAPPED_TOKENS = 50_000
@@ -64,9 +64,14 @@ def budget_usd(nanos: int) -> float:
 
 
 async def charged(admin: httpx.AsyncClient, key: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-    """The key's spend in nanos, from its view, once nothing is held any more; and its spend records."""
-    rows = await spend_logs(admin, key["key"])
-    info = await key_info(admin, key["token"])
-    spend_nanos = round(info["spend"] * 1e9)
-    assert spend_nanos == sum(row["cost_nanos"] for row in rows), (info, rows)
+    """The key's spend in nanos, from its view (the admission counter), once it agrees with its spend records
+    (counters are settled in the background after the response); and those records."""
+
+    async def probe() -> tuple[int, list[dict[str, Any]]]:
+        rows = await spend_logs(admin, key["key"])
+        info = await key_info(admin, key["token"])
+        return round(info["spend"] * 1e9), rows
+
+    spend_nanos, rows = await eventually(probe, lambda seen: seen[0] == sum(row["cost_nanos"] for row in seen[1]))
+    assert spend_nanos == sum(row["cost_nanos"] for row in rows), (spend_nanos, rows)
     return spend_nanos, rows

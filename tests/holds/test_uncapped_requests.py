@@ -78,7 +78,7 @@ async def test_twenty_concurrent_uncapped_requests_against_a_slow_upstream_overs
     async with bearer_client(gateway, key["key"]) as client:
         responses = await asyncio.gather(*(client.post("/v1/chat/completions", json=body) for _ in range(20)))
     statuses = sorted(response.status_code for response in responses)
-    assert set(statuses) == {200, 429}
+    assert statuses.count(200) == 3  # admitted while spent + held < budget: 0, 1 and 2 maximum costs
     spend_nanos, rows = await charged(admin, key)
     assert len(rows) == statuses.count(200)
     assert spend_nanos <= BUDGET_NANOS + MAX_COST_NANOS
