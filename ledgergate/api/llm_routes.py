@@ -106,8 +106,7 @@ class LlmEndpoints:
             metrics.refused(RefusalReason.BLOCKED)
             raise ApiError(403, outcome.reason, "permission_error")
         headers = {"x-ledgergate-request-id": call.request_id}
-        requested = parsed.requested_max_tokens or deployment.max_output_tokens
-        if outcome.max_tokens_to_send is not None and outcome.max_tokens_to_send < requested:
+        if outcome.output_cap_clamped:
             headers["x-ledgergate-max-tokens-clamped"] = str(outcome.max_tokens_to_send)
         return outcome, headers
 

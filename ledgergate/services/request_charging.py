@@ -63,6 +63,13 @@ class Ticket:
     def output_tokens_held(self) -> int:
         return (self.max_tokens_to_send or 0) * self.completions
 
+    @property
+    def output_cap_clamped(self) -> bool:
+        """The cap sent is below what the client asked for (or, without a cap, the deployment's): by the
+        deployment's cap or a strict-mode clamp."""
+        asked = self.call.requested_max_tokens or self.call.deployment.max_output_tokens
+        return self.max_tokens_to_send is not None and self.max_tokens_to_send < asked
+
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
