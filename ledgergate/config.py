@@ -295,6 +295,7 @@ def _parse_deployment(raw_entry: Any, index: int, settings: GatewaySettings, env
         timeout_s=cast(float, params.number("timeout", settings.upstream_timeout_s, positive=True)),
         deployment_id=str(deployment_id) if deployment_id is not None else f"{model_name.strip()}#{index}",
         extra_headers=_string_headers(params.mapping("extra_headers"), params),
+        base_model=price_model if base_model else None,
     )
 
 

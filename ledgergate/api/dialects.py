@@ -116,7 +116,7 @@ CHAT_COMPLETIONS: Dialect[StreamTracker] = Dialect(
     ending=lambda tracker: (DONE_EVENT, RequestStatus.SUCCESS),
     error_event=_openai_error_event,
     inject_usage=True,
-    cap_field=lambda deployment: chat_cap_field(deployment.upstream_model),
+    cap_field=lambda deployment: chat_cap_field(deployment.base_model or deployment.upstream_model),
 )
 EMBEDDINGS = dataclasses.replace(
     CHAT_COMPLETIONS, route="embeddings", path="/embeddings", inject_usage=False, cap_field=None

@@ -23,12 +23,13 @@ MISBEHAVING_TOKENS = 500  # written whatever cap is sent
 GREEDY_CHAT = "greedy-gpt"
 GREEDY_SLOW = "greedy-gpt-slow"
 GREEDY_REASONING = "greedy-o3"  # upstream model o3-mini: capped with max_completion_tokens
+GREEDY_REASONING_ALIAS = "greedy-azure-alias"  # an alias upstream; model_info.base_model says it is o3-mini
 GREEDY_CLAUDE = "greedy-claude"
 MISBEHAVING = "misbehaving-gpt"  # ignores the cap it is sent
 EMBEDDING = "greedy-embedding"
 
 
-def _deployment(name: str, upstream_model: str, base_url: str, headers: dict[str, str]) -> dict[str, Any]:
+def _deployment(name: str, upstream_model: str, base_url: str, headers: dict[str, str], **info: str) -> dict[str, Any]:
     return {
         "model_name": name,
         "litellm_params": {"model": upstream_model, "api_base": base_url, "api_key": "x", "extra_headers": headers},
@@ -36,6 +37,7 @@ def _deployment(name: str, upstream_model: str, base_url: str, headers: dict[str
             "input_cost_per_token": 0,
             "output_cost_per_token": OUTPUT_NANOS_PER_TOKEN / 1e9,
             "max_output_tokens": DEPLOYMENT_CAP_TOKENS,
+            **info,
         },
     }
 
@@ -48,6 +50,9 @@ def greedy_gateway(workdir: Path, upstream_base_url: str, budget_mode: BudgetMod
         _deployment(GREEDY_CHAT, "openai/mock-gpt", upstream_base_url, greedy),
         _deployment(GREEDY_SLOW, "openai/mock-gpt", upstream_base_url, {**greedy, "x-mock-latency-ms": "300"}),
         _deployment(GREEDY_REASONING, "openai/o3-mini", upstream_base_url, greedy),
+        _deployment(
+            GREEDY_REASONING_ALIAS, "openai/my-reasoner", upstream_base_url, greedy, base_model="openai/o3-mini"
+        ),
         _deployment(GREEDY_CLAUDE, "anthropic/mock-claude", upstream_base_url, greedy),
         _deployment(
             MISBEHAVING, "openai/mock-gpt", upstream_base_url, {"x-mock-completion-tokens": str(MISBEHAVING_TOKENS)}

@@ -14,6 +14,7 @@ from tests.holds.support import (
     EMBEDDING,
     GREEDY_CHAT,
     GREEDY_REASONING,
+    GREEDY_REASONING_ALIAS,
     MAX_COST_NANOS,
     MISBEHAVING,
     MISBEHAVING_TOKENS,
@@ -68,14 +69,16 @@ async def test_a_client_cap_within_the_deployment_cap_is_forwarded_unchanged(
     assert (await charged(admin, key))[0] == 7 * OUTPUT_NANOS_PER_TOKEN
 
 
+@pytest.mark.parametrize("model", [GREEDY_REASONING, GREEDY_REASONING_ALIAS])
 async def test_uncapped_request_to_a_reasoning_model_is_sent_max_completion_tokens(
-    gateway: GatewayServer, admin: httpx.AsyncClient, fake_upstream: FakeUpstream
+    gateway: GatewayServer, admin: httpx.AsyncClient, fake_upstream: FakeUpstream, model: str
 ) -> None:
-    """OpenAI's o-series refuse max_tokens: the held cap goes out as max_completion_tokens for them."""
+    """OpenAI's o-series refuse max_tokens: the held cap goes out as max_completion_tokens for them, also behind
+    an alias whose model_info.base_model names one."""
     key = await new_key(admin, max_budget=1, budget_duration="1d")
     word = marker()
     async with bearer_client(gateway, key["key"]) as client:
-        response = await client.post("/v1/chat/completions", json=_chat(word, GREEDY_REASONING))
+        response = await client.post("/v1/chat/completions", json=_chat(word, model))
     assert response.status_code == 200, response.text
     (sent,) = sent_with(fake_upstream, word)
     assert sent["json"]["max_completion_tokens"] == DEPLOYMENT_CAP_TOKENS and "max_tokens" not in sent["json"]
