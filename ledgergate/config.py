@@ -35,6 +35,7 @@ from ledgergate.domain.dashboard_sessions import (
     SecureCookieMode,
 )
 from ledgergate.domain.errors import InvalidInput
+from ledgergate.domain.output_caps import DEFAULT_MAX_N
 from ledgergate.domain.pricing import TokenPrices
 from ledgergate.domain.windows import parse_windows
 
@@ -71,6 +72,7 @@ class GatewaySettings:
     allow_client_tags: bool = False
     hold_ttl_s: float = 900.0
     default_max_output_tokens: int = 4096
+    max_n: int = DEFAULT_MAX_N  # most completions (``n``, ``best_of``) one request may ask for
     counter_fallback: CounterFallback = "fail_closed"
     max_budget: float | None = None  # USD, global proxy budget, as written in the config
     budget_duration: str | None = None  # unparsed window grammar of the global proxy budget
@@ -273,6 +275,7 @@ def _parse_settings(
         allow_client_tags=attempt(lambda: section.flag("allow_client_tags", False), False),
         hold_ttl_s=attempt(lambda: cast(float, section.number("hold_ttl_s", 900.0, positive=True)), 900.0),
         default_max_output_tokens=attempt(lambda: section.positive_int("default_max_output_tokens"), None) or 4096,
+        max_n=attempt(lambda: section.positive_int("max_n"), None) or DEFAULT_MAX_N,
         counter_fallback=cast(CounterFallback, counter_fallback),
         max_budget=max_budget,
         budget_duration=budget_duration,

@@ -142,4 +142,5 @@ def parse_deployment(
         timeout_s=timeout_s or upstream_timeout_s,
         deployment_id=deployment_id or f"{model_name.strip()}#{index}",
         extra_headers=extra_headers,
+        base_model=price_ref[1] if problems.attempt(lambda: info.text("base_model"), None) else None,
     )

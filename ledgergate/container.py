@@ -166,6 +166,7 @@ async def build_container(
         hold_ttl_s=settings.hold_ttl_s,
         allow_client_tags=settings.allow_client_tags,
         global_windows=global_windows,
+        max_n=settings.max_n,
     )
     alerter = BudgetAlerter(
         directory=directory,

@@ -19,3 +19,4 @@ class Deployment:
     timeout_s: float = 600.0
     deployment_id: str = ""  # stable id for the ledger; defaults to f"{model_name}#{index}"
     extra_headers: dict[str, str] = field(default_factory=dict)
+    base_model: str | None = None  # model_info.base_model (without provider prefix): the model behind an alias

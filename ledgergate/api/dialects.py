@@ -19,6 +19,7 @@ from ledgergate.api.llm_request import (
 )
 from ledgergate.deployments import Deployment
 from ledgergate.domain.ledger import RequestStatus
+from ledgergate.domain.output_caps import chat_cap_field
 from ledgergate.domain.pricing import Usage
 from ledgergate.upstream.anthropic_sse import AnthropicStreamTracker
 from ledgergate.upstream.errors import UpstreamError
@@ -53,6 +54,8 @@ class Dialect(Generic[Tracker]):
     ending: Callable[[Tracker], tuple[bytes, RequestStatus]]
     error_event: Callable[[UpstreamError], bytes]  # a failure after the status line went out
     inject_usage: bool = False  # chat: ask for the usage chunk with ``stream_options``
+    # The output-cap field sent upstream when the client sent none (None: the route produces no output tokens).
+    cap_field: Callable[[Deployment], str] | None = None
     unsupported: Callable[[Deployment], str | None] | None = None  # why a deployment cannot serve this route
     protocol_headers: Callable[[HttpRequest, Deployment], Mapping[str, str]] | None = None  # replace Bearer auth
 
@@ -113,8 +116,11 @@ CHAT_COMPLETIONS: Dialect[StreamTracker] = Dialect(
     ending=lambda tracker: (DONE_EVENT, RequestStatus.SUCCESS),
     error_event=_openai_error_event,
     inject_usage=True,
+    cap_field=lambda deployment: chat_cap_field(deployment.base_model or deployment.upstream_model),
 )
-EMBEDDINGS = dataclasses.replace(CHAT_COMPLETIONS, route="embeddings", path="/embeddings", inject_usage=False)
+EMBEDDINGS = dataclasses.replace(
+    CHAT_COMPLETIONS, route="embeddings", path="/embeddings", inject_usage=False, cap_field=None
+)
 ANTHROPIC_MESSAGES: Dialect[AnthropicStreamTracker] = Dialect(
     route="messages",
     path="/messages",
@@ -126,6 +132,7 @@ ANTHROPIC_MESSAGES: Dialect[AnthropicStreamTracker] = Dialect(
     error_event=_anthropic_error_event,
     unsupported=_needs_anthropic,
     protocol_headers=_anthropic_headers,
+    cap_field=lambda deployment: "max_tokens",
 )
 RESPONSES: Dialect[ResponsesStreamTracker] = Dialect(
     route="responses",
@@ -137,4 +144,5 @@ RESPONSES: Dialect[ResponsesStreamTracker] = Dialect(
     ending=_closing,
     error_event=_responses_error_event,
     unsupported=_needs_openai,
+    cap_field=lambda deployment: "max_output_tokens",
 )

@@ -9,6 +9,7 @@ import orjson
 
 from ledgergate.api.asgi_io import HttpRequest
 from ledgergate.api.errors import ApiError
+from ledgergate.domain.output_caps import OUTPUT_CAP_FIELDS, cap_fields_to_send, largest_cap
 
 
 @dataclass(slots=True)
@@ -18,11 +19,16 @@ class ParsedRequest:
     model: str
     stream: bool
     n: int
-    requested_max_tokens: int | None
-    max_tokens_field: str  # the output cap's field, the one to clamp: max_tokens, max_completion_tokens, ...
+    output_caps: dict[str, int]  # every output-cap field the client sent (max_tokens, max_completion_tokens, ...)
     customer_id: str | None
     client_tags: tuple[str, ...]
     client_wants_usage: bool
+    best_of: int | None = None
+
+    @property
+    def requested_max_tokens(self) -> int | None:
+        """The largest cap the client sent: the one an upstream could honour, so the one that sizes the hold."""
+        return largest_cap(self.output_caps)
 
 
 def _positive_int(payload: dict[str, Any], field: str) -> int | None:
@@ -32,6 +38,12 @@ def _positive_int(payload: dict[str, Any], field: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ApiError(400, f"{field}: must be a positive integer, got {value!r}", "invalid_request_error", field)
     return value
+
+
+def _output_caps(payload: dict[str, Any]) -> dict[str, int]:
+    """Every output-cap field present, each a positive integer or a 400 naming it."""
+    caps = {field: _positive_int(payload, field) for field in OUTPUT_CAP_FIELDS}
+    return {field: value for field, value in caps.items() if value is not None}
 
 
 MAX_IDENTIFIER_CHARS = 255  # what the ledger's id columns hold on every database
@@ -86,8 +98,6 @@ def parse_llm_request(request: HttpRequest) -> ParsedRequest:
     body, payload, model = _read_object(request)
     stream = payload.get("stream") is True
     n = _positive_int(payload, "n") or 1
-    max_completion = _positive_int(payload, "max_completion_tokens")
-    max_tokens = _positive_int(payload, "max_tokens")
     user = payload.get("user")
     stream_options = payload.get("stream_options")
     wants_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
@@ -97,19 +107,19 @@ def parse_llm_request(request: HttpRequest) -> ParsedRequest:
         model=model,
         stream=stream,
         n=n,
-        requested_max_tokens=max_completion or max_tokens,
-        max_tokens_field="max_completion_tokens" if max_completion is not None else "max_tokens",
+        output_caps=_output_caps(payload),
         customer_id=_customer(user, "user"),
         client_tags=_client_tags(request, payload),
         client_wants_usage=wants_usage,
+        best_of=_positive_int(payload, "best_of"),
     )
 
 
 def parse_messages_request(request: HttpRequest) -> ParsedRequest:
     """An Anthropic Messages request: ``max_tokens`` is required there, and the end user is ``metadata.user_id``."""
     body, payload, model = _read_object(request)
-    max_tokens = _positive_int(payload, "max_tokens")
-    if max_tokens is None:
+    output_caps = _output_caps(payload)
+    if "max_tokens" not in output_caps:
         raise ApiError(400, "max_tokens: required, a positive integer", "invalid_request_error", "max_tokens")
     metadata = payload.get("metadata")
     return ParsedRequest(
@@ -118,8 +128,7 @@ def parse_messages_request(request: HttpRequest) -> ParsedRequest:
         model=model,
         stream=payload.get("stream") is True,
         n=1,
-        requested_max_tokens=max_tokens,
-        max_tokens_field="max_tokens",
+        output_caps=output_caps,
         customer_id=_customer(metadata.get("user_id"), "metadata.user_id") if isinstance(metadata, dict) else None,
         client_tags=_client_tags(request, payload),
         client_wants_usage=False,
@@ -143,8 +152,7 @@ def parse_responses_request(request: HttpRequest) -> ParsedRequest:
         model=model,
         stream=payload.get("stream") is True,
         n=1,
-        requested_max_tokens=_positive_int(payload, "max_output_tokens"),
-        max_tokens_field="max_output_tokens",
+        output_caps=_output_caps(payload),
         customer_id=_customer(payload.get("user"), "user"),
         client_tags=_client_tags(request, payload),
         client_wants_usage=False,
@@ -152,14 +160,21 @@ def parse_responses_request(request: HttpRequest) -> ParsedRequest:
 
 
 def upstream_body(
-    parsed: ParsedRequest, upstream_model: str, max_tokens_to_send: int | None, inject_usage: bool
+    parsed: ParsedRequest,
+    upstream_model: str,
+    max_tokens_to_send: int | None,
+    inject_usage: bool,
+    cap_field: str | None = None,
 ) -> bytes:
-    """The body sent upstream: the client's bytes unless something must change (model name, cap, usage)."""
+    """The body sent upstream: the client's bytes unless something must change (model name, cap, usage).
+
+    ``max_tokens_to_send`` is the cap the hold paid for: no output-cap field may allow more, and ``cap_field``
+    carries it when the client sent none."""
     changes: dict[str, Any] = {}
     if upstream_model != parsed.model:
         changes["model"] = upstream_model
-    if max_tokens_to_send is not None and max_tokens_to_send != parsed.requested_max_tokens:
-        changes[parsed.max_tokens_field] = max_tokens_to_send
+    if max_tokens_to_send is not None:
+        changes.update(cap_fields_to_send(parsed.output_caps, cap_field, max_tokens_to_send))
     if inject_usage and not parsed.client_wants_usage:
         options = parsed.payload.get("stream_options")
         changes["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}

@@ -88,6 +88,8 @@ class LlmEndpoints:
             input_tokens_bound=len(parsed.body),
             requested_max_tokens=parsed.requested_max_tokens,
             n=parsed.n,
+            best_of=parsed.best_of,
+            produces_output=dialect.cap_field is not None,
             customer_id=parsed.customer_id,
             client_tags=parsed.client_tags,
         )
@@ -104,8 +106,7 @@ class LlmEndpoints:
             metrics.refused(RefusalReason.BLOCKED)
             raise ApiError(403, outcome.reason, "permission_error")
         headers = {"x-ledgergate-request-id": call.request_id}
-        requested = parsed.requested_max_tokens or deployment.max_output_tokens
-        if outcome.max_tokens_to_send is not None and outcome.max_tokens_to_send < requested:
+        if outcome.output_cap_clamped:
             headers["x-ledgergate-max-tokens-clamped"] = str(outcome.max_tokens_to_send)
         return outcome, headers
 
@@ -158,7 +159,7 @@ class LlmEndpoints:
     ) -> tuple[int, bytes, dict[str, str], bytes]:
         ticket, headers = await self._admit(container, request, parsed, dialect)
         deployment = ticket.call.deployment
-        body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, inject_usage=False)
+        body = _upstream_body(parsed, dialect, ticket, inject_usage=False)
         protocol = dialect.protocol_headers(request, deployment) if dialect.protocol_headers is not None else None
         settlement = self._settlement(container.charger, ticket)
         try:
@@ -191,7 +192,7 @@ class LlmEndpoints:
     ) -> tuple[AsyncGenerator[bytes, None], dict[str, str]]:
         ticket, headers = await self._admit(container, request, parsed, dialect)
         deployment = ticket.call.deployment
-        body = upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, dialect.inject_usage)
+        body = _upstream_body(parsed, dialect, ticket, inject_usage=dialect.inject_usage)
         protocol = dialect.protocol_headers(request, deployment) if dialect.protocol_headers is not None else None
         settlement = self._settlement(container.charger, ticket)
         sent_at = time.perf_counter()
@@ -258,6 +259,13 @@ def _request_id() -> str:
     The random part only has to be unique, not secret: no system call for it (``random`` is reseeded in forked
     workers)."""
     return f"{time.time_ns() // 1_000_000:012x}{random.getrandbits(80):020x}"
+
+
+def _upstream_body(parsed: ParsedRequest, dialect: Dialect[Any], ticket: Ticket, *, inject_usage: bool) -> bytes:
+    """The body sent upstream, held to the output cap its hold paid for."""
+    deployment = ticket.call.deployment
+    cap_field = dialect.cap_field(deployment) if dialect.cap_field is not None else None
+    return upstream_body(parsed, deployment.upstream_model, ticket.max_tokens_to_send, inject_usage, cap_field)
 
 
 def _stream_usage(ticket: Ticket, tracker: StreamTracker) -> Usage:

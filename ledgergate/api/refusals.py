@@ -40,12 +40,18 @@ def refusal_message(refusal: Refusal) -> str:
 
 
 def refusal_response(refusal: Refusal) -> Response:
+    """429 ``budget_exceeded``: ``x-should-retry: false`` (an SDK's automatic retries cannot pass before the reset)
+    and ``retry-after``, the seconds until the refusing window resets (none for a lifetime window)."""
     reset_at = iso_time(refusal.reset_at_s) if refusal.window.duration else None
+    headers = {"x-should-retry": "false"}
+    if refusal.retry_after_s is not None:
+        headers["retry-after"] = str(refusal.retry_after_s)
     return error_response(
         429,
         refusal_message(refusal),
         "budget_exceeded",
         None,
+        headers=headers,
         entity=refusal.entity.type.value,
         entity_id=refusal.entity.id,
         budget_duration=refusal.window.label if refusal.window.duration else None,

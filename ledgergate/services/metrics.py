@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.output_caps import exceeds_hold
 from ledgergate.domain.ports import Counters, CounterStoreUnavailable
 from ledgergate.domain.windows import Window
 from ledgergate.services.directory import Directory
@@ -141,6 +142,14 @@ class GatewayMetrics:
             "Budget holds of admitted requests not settled yet (with Redis: of every instance).",
             registry=self.registry,
         )
+        over_holds = PromCounter(
+            "ledgergate_over_holds",
+            "Requests whose upstream reported more output tokens (or cost) than their hold paid for: a provider "
+            "that ignored the output cap it was sent. Charged as reported.",
+            ["model"],
+            registry=self.registry,
+        )
+        self._over_holds = over_holds
         self.budgets = BudgetRemaining(top_n, charger, directory, global_windows)
         self.registry.register(self.budgets)
         self._ledger_pending_count = ledger_pending
@@ -162,6 +171,8 @@ class GatewayMetrics:
             else:
                 self._count(base, record)
             self.budgets.charged(ticket)
+            if exceeds_hold(ticket.hold_nanos, ticket.output_tokens_held, record.cost_nanos, record.completion_tokens):
+                self._over_holds.labels(record.model).inc()
         except Exception:  # called inside the charge: a metrics bug must never fail a settlement
             log.exception("metrics: cannot count request %s", record.request_id)
 

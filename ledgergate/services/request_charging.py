@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from ledgergate.domain.admission import Admitted, BudgetMode, CounterKey, Counte
 from ledgergate.domain.charging import EntityRef, EntityType, RequestParties, charge_targets, request_tags
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.output_caps import DEFAULT_MAX_N, bounded_cap, completions_per_request, exceeds_hold
 from ledgergate.domain.ports import Clock, Counters, CounterStoreUnavailable, Ledger
 from ledgergate.domain.pricing import Usage, cost_nanos, max_cost_nanos, output_tokens_affordable
 from ledgergate.domain.rate_limits import RateLimited, RateLimits, RateLine, rate_lines, retry_after_s, with_tokens_used
@@ -35,8 +37,10 @@ class LlmCall:
     model: str
     deployment: Deployment
     input_tokens_bound: int  # an upper bound of the prompt's tokens (see docs/decisions/0002)
-    requested_max_tokens: int | None
+    requested_max_tokens: int | None  # the largest output cap the client sent, in any field
     n: int = 1
+    best_of: int | None = None
+    produces_output: bool = True  # False for embeddings: nothing to cap, no output tokens to hold
     customer_id: str | None = None
     client_tags: tuple[str, ...] = ()
 
@@ -49,9 +53,22 @@ class Ticket:
     targets: tuple[EntityRef, ...]
     lines: tuple[CounterLine, ...]
     hold_nanos: int
-    max_tokens_to_send: int | None  # set when the upstream must be capped (strict mode)
+    # The per-completion output cap the hold pays for and the upstream is sent (None: the route has no output).
+    max_tokens_to_send: int | None
     charged_at_us: int
     rate_lines: tuple[CounterLine, ...] = ()  # rate limits' counters, held and settled with ``lines``
+    completions: int = 1  # n (or best_of): completions of up to ``max_tokens_to_send`` tokens each
+
+    @property
+    def output_tokens_held(self) -> int:
+        return (self.max_tokens_to_send or 0) * self.completions
+
+    @property
+    def output_cap_clamped(self) -> bool:
+        """The cap sent is below what the client asked for (or, without a cap, the deployment's): by the
+        deployment's cap or a strict-mode clamp."""
+        asked = self.call.requested_max_tokens or self.call.deployment.max_output_tokens
+        return self.max_tokens_to_send is not None and self.max_tokens_to_send < asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +80,7 @@ class Refusal:
     window: Window
     state: LineState
     reset_at_s: int
+    retry_after_s: int | None = None  # whole seconds until the window resets (None: a lifetime window never does)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +115,7 @@ class RequestCharger:
         hold_ttl_s: float,
         allow_client_tags: bool,
         global_windows: tuple[Window, ...] = (),
+        max_n: int = DEFAULT_MAX_N,
     ) -> None:
         self._directory = directory
         self._counters = counters
@@ -107,6 +126,7 @@ class RequestCharger:
         self._hold_ttl_s = hold_ttl_s
         self._allow_client_tags = allow_client_tags
         self._global_windows = global_windows
+        self._max_n = max_n
         self.observer: SettleObserver | None = None  # the budget alerter
         self.spend_observer: SpendObserver | None = None  # the metrics
         self._rate_limits_cache: dict[int, tuple[Mapping[str, Any], RateLimits]] = {}
@@ -136,14 +156,19 @@ class RequestCharger:
 
     async def admit(self, key: Entity, call: LlmCall) -> Ticket | Refusal | RateLimited | EntityBlocked:
         """Place a hold for the request's maximum cost on every window of every target, and one on each of their
-        rate limits, in one atomic step; or refuse."""
+        rate limits, in one atomic step; or refuse. A request whose ``n`` or ``best_of`` exceeds ``max_n`` raises
+        ``InvalidInput`` before anything is held."""
+        completions = completions_per_request(call.n, call.best_of, self._max_n)
+        deployment = call.deployment
+        # The cap the hold is sized by is the cap the upstream is sent (see domain/output_caps.py).
+        output_cap = bounded_cap(call.requested_max_tokens, deployment.max_output_tokens) if call.produces_output else 0
         now_s = self._clock.now_s()
         parties = await self.parties_of(key, call)
         targets = charge_targets(parties)
         lines: list[CounterLine] = []
         owners: list[tuple[Entity, Window]] = []
         rates: list[tuple[Entity, RateLine]] = []  # after every budget line: a budget refusal is reported first
-        tokens_bound = _tokens_bound(call)
+        tokens_bound = call.input_tokens_bound + output_cap * completions
         for target in targets:
             entity = await self._target_entity(key, target)
             if entity is None:
@@ -158,10 +183,8 @@ class RequestCharger:
                 owners.append((entity, window))
             limits = await self.rate_limits(entity)
             rates += [(entity, rate) for rate in rate_lines(target, limits, self._periods, now_s, tokens_bound)]
-        deployment = call.deployment
-        output_cap = call.requested_max_tokens or deployment.max_output_tokens
-        max_cost = max_cost_nanos(call.input_tokens_bound, output_cap, call.n, deployment.prices)
-        min_cost = max_cost_nanos(call.input_tokens_bound, 1, call.n, deployment.prices)
+        max_cost = max_cost_nanos(call.input_tokens_bound, output_cap, completions, deployment.prices)
+        min_cost = max_cost_nanos(call.input_tokens_bound, min(output_cap, 1), completions, deployment.prices)
         decision = await self._counters.try_hold(
             call.request_id,
             [*lines, *(rate.line for _, rate in rates)],
@@ -186,16 +209,15 @@ class RequestCharger:
         if not isinstance(decision, Admitted):
             entity, window = owners[decision.line_index]
             line = lines[decision.line_index]
-            return Refusal(entity.ref, entity.display_name(), window, decision.state, line.period_end_s)
-        max_tokens_to_send = None
-        if self._mode is BudgetMode.STRICT:
-            # The upstream must never generate more than the hold pays for.
-            max_tokens_to_send = output_cap
-            if decision.hold_nanos < max_cost:
-                max_tokens_to_send = min(
-                    output_cap,
-                    output_tokens_affordable(decision.hold_nanos, call.input_tokens_bound, call.n, deployment.prices),
-                )
+            retry_s = max(1, math.ceil(line.period_end_s - now_s)) if window.duration is not None else None
+            return Refusal(entity.ref, entity.display_name(), window, decision.state, line.period_end_s, retry_s)
+        max_tokens_to_send = output_cap if call.produces_output else None
+        if max_tokens_to_send is not None and decision.hold_nanos < max_cost:
+            # Strict mode shrank the hold: the upstream must never generate more than the hold pays for.
+            affordable = output_tokens_affordable(
+                decision.hold_nanos, call.input_tokens_bound, completions, deployment.prices
+            )
+            max_tokens_to_send = min(output_cap, affordable)
         return Ticket(
             call=call,
             key=key,
@@ -206,6 +228,7 @@ class RequestCharger:
             max_tokens_to_send=max_tokens_to_send,
             charged_at_us=epoch_us(now_s),
             rate_lines=tuple(rate.line for _, rate in rates),
+            completions=completions,
         )
 
     async def settle(
@@ -250,6 +273,17 @@ class RequestCharger:
             except CounterStoreUnavailable:
                 log.warning("counter store unavailable releasing %s; its hold expires", ticket.call.request_id)
             raise
+        if inserted and exceeds_hold(ticket.hold_nanos, ticket.output_tokens_held, cost, usage.completion_tokens):
+            # Charged as reported (the ledger is the truth); the upstream ignored the cap it was sent.
+            log.warning(
+                "over-hold: request %s on %s reported %d output tokens costing %d nanos; %d tokens / %d nanos held",
+                record.request_id,
+                record.deployment_id,
+                usage.completion_tokens,
+                cost,
+                ticket.output_tokens_held,
+                ticket.hold_nanos,
+            )
         if inserted and self.spend_observer is not None:
             self.spend_observer.recorded(ticket, record)
         if on_recorded is not None:
@@ -326,11 +360,6 @@ class RequestCharger:
     def counter_line(self, entity: EntityRef, window: Window) -> CounterLine:
         start_s, end_s = self._periods.bounds(window, self._clock.now_s())
         return CounterLine(_counter_key(entity, window, start_s), window.max_budget_nanos, end_s)
-
-
-def _tokens_bound(call: LlmCall) -> int:
-    """At most how many tokens the request uses: its prompt bound and ``n`` completions of the output cap."""
-    return call.input_tokens_bound + (call.requested_max_tokens or call.deployment.max_output_tokens) * call.n
 
 
 def _counter_key(target: EntityRef, window: Window, start_s: int) -> CounterKey:

@@ -4,7 +4,8 @@ Replies and token counts are deterministic, streamed where the real API streams.
 as the tests' real upstream. Prompt tokens are the whitespace-separated words of every message plus 3 per
 message; completion tokens default to ``min(max_tokens or 16, 16)`` per choice. Request headers steer it:
 ``x-mock-latency-ms``, ``x-mock-status``, ``x-mock-completion-tokens``, ``x-mock-chunk-delay-ms``,
-``x-mock-no-usage: 1`` and ``x-mock-cached-tokens``.
+``x-mock-no-usage: 1``, ``x-mock-cached-tokens`` and ``x-mock-uncapped-tokens: N`` (write the largest cap
+received, or N tokens without one).
 """
 
 from __future__ import annotations

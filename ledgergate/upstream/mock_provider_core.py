@@ -57,6 +57,9 @@ class Controls:
     chunk_delay_ms: int
     no_usage: bool
     cached_tokens: int
+    # Set: a greedy upstream that writes as much as it is allowed, the largest cap it receives or this many
+    # tokens when it receives none (what a real model may do with an uncapped request).
+    uncapped_tokens: int | None = None
 
     @classmethod
     def of(cls, request: Request) -> Controls:
@@ -68,6 +71,7 @@ class Controls:
             chunk_delay_ms=_header_int(request, "x-mock-chunk-delay-ms") or 0,
             no_usage=request.headers.get("x-mock-no-usage", "") not in ("", "0"),
             cached_tokens=_header_int(request, "x-mock-cached-tokens") or 0,
+            uncapped_tokens=_header_int(request, "x-mock-uncapped-tokens"),
         )
 
 
@@ -92,11 +96,9 @@ def reply_pieces(tokens: int) -> list[str]:
 
 
 def requested_max_tokens(body: dict[str, Any]) -> int | None:
-    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
+    """The largest output cap in the body, in any field: the mock honours the most generous one."""
+    caps = [body.get(key) for key in ("max_tokens", "max_completion_tokens", "max_output_tokens")]
+    return max((cap for cap in caps if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0), default=None)
 
 
 Begun = tuple[dict[str, Any], Controls] | Response
@@ -135,4 +137,6 @@ class MockProviderCore:
     def completion_tokens(body: dict[str, Any], controls: Controls) -> int:
         if controls.completion_tokens is not None:
             return controls.completion_tokens
+        if controls.uncapped_tokens is not None:
+            return requested_max_tokens(body) or controls.uncapped_tokens
         return min(requested_max_tokens(body) or DEFAULT_COMPLETION_TOKENS, DEFAULT_COMPLETION_TOKENS)

@@ -45,6 +45,7 @@ general_settings:
   allow_client_tags: true
   hold_ttl_s: 120
   default_max_output_tokens: 2048
+  max_n: 4
   counter_fallback: fail_closed
   max_budget: 100.5
   budget_duration: 30d
@@ -63,6 +64,7 @@ general_settings:
         allow_client_tags=True,
         hold_ttl_s=120.0,
         default_max_output_tokens=2048,
+        max_n=4,
         counter_fallback="fail_closed",
         max_budget=100.5,
         budget_duration="30d",
@@ -184,6 +186,8 @@ def test_settings_unknown_timezone_rejected(write_config: WriteConfig) -> None:
             "default_max_output_tokens: 1.5",
             r"general_settings\.default_max_output_tokens: must be a positive integer",
         ),
+        ("max_n: 0", r"general_settings\.max_n: must be a positive integer"),
+        ("max_n: many", r"general_settings\.max_n: must be a positive integer"),
         ("max_budget: -1", r"general_settings\.max_budget: must be >= 0"),
         ("max_budget: .nan", r"general_settings\.max_budget: must be a finite number"),
         ("master_key: 42", r"general_settings\.master_key: must be a non-empty string"),

@@ -34,7 +34,7 @@ from ledgergate.storage.sql.ledger import SqlLedger
 EPOCH_START_S = 1_767_225_600.0
 INPUT_NANOS_PER_MTOK = 1_500_000  # 1.5 nanos per token: costs round up, so the rounding is exercised
 OUTPUT_NANOS_PER_MTOK = 4_500_000
-MAX_OUTPUT_TOKENS = 800  # the hold's output cap when a request sets no max_tokens
+MAX_OUTPUT_TOKENS = 1_000  # the hold's output cap when a request sets no max_tokens, and the bound of any cap
 PRICES = TokenPrices(input_nanos_per_mtok=INPUT_NANOS_PER_MTOK, output_nanos_per_mtok=OUTPUT_NANOS_PER_MTOK)
 DEPLOYMENT = Deployment(
     model_name="model-test",

@@ -76,7 +76,7 @@ class AdmissionLedgerMachine(RuleBasedStateMachine):
     @rule(
         key_index=st.integers(min_value=0, max_value=len(KEY_IDS) - 1),
         input_tokens=st.integers(min_value=1, max_value=2_000),
-        max_tokens=st.none() | st.integers(min_value=1, max_value=1_000),
+        max_tokens=st.none() | st.integers(min_value=1, max_value=MAX_OUTPUT_TOKENS + 200),
         n=st.integers(min_value=1, max_value=3),
     )
     def admit(self, key_index: int, input_tokens: int, max_tokens: int | None, n: int) -> None:
@@ -84,7 +84,9 @@ class AdmissionLedgerMachine(RuleBasedStateMachine):
         now_s = self.clock.now_s()
         request_id = f"req-{next(self.request_ids)}"
         key = self.run(self.core.key(key_id))
-        output_cap = max_tokens or MAX_OUTPUT_TOKENS
+        output_cap = min(
+            max_tokens or MAX_OUTPUT_TOKENS, MAX_OUTPUT_TOKENS
+        )  # a client cap is bounded by the deployment's
         max_cost = cost_of(input_tokens, output_cap * n)
         min_cost = cost_of(input_tokens, n)
         expected = self.model.expected(key_id, key.windows, now_s, max_cost, min_cost, self.mode)
@@ -99,9 +101,9 @@ class AdmissionLedgerMachine(RuleBasedStateMachine):
         assert isinstance(outcome, Ticket), f"expected admission, got {outcome!r}; model {expected}"
         assert outcome.hold_nanos == expected.hold_nanos
         assert outcome.charged_at_us == int(now_s * 1_000_000)
-        if self.mode is BudgetMode.STRICT:
-            assert outcome.max_tokens_to_send is not None
-            assert cost_of(input_tokens, outcome.max_tokens_to_send * n) <= outcome.hold_nanos
+        # The cap sent upstream is never above what the hold pays for (and always set: the upstream is capped).
+        assert outcome.max_tokens_to_send is not None and outcome.max_tokens_to_send <= output_cap
+        assert cost_of(input_tokens, outcome.max_tokens_to_send * n) <= outcome.hold_nanos
         counters = tuple((key_id, w.key, expected_period(w, now_s)[0]) for w in key.windows)
         ticket = ModelTicket(outcome, now_s, now_s + HOLD_TTL_S, outcome.hold_nanos, counters)
         self.model.admitted(ticket, max_cost)
@@ -116,7 +118,7 @@ class AdmissionLedgerMachine(RuleBasedStateMachine):
         """Actual usage within what the upstream may produce, so the cost never exceeds the hold."""
         ticket = self._open_ticket(pick)
         call = ticket.ticket.call
-        cap = ticket.ticket.max_tokens_to_send or call.requested_max_tokens or MAX_OUTPUT_TOKENS
+        cap = ticket.ticket.max_tokens_to_send or 0
         usage = Usage(
             prompt_tokens=call.input_tokens_bound * prompt_percent // 100,
             completion_tokens=cap * call.n * completion_percent // 100,

@@ -125,10 +125,10 @@ async def test_charger_strict_mode_clamps_only_the_budget(make_core: CoreFactory
     """Strict mode: rate lines admit exactly their limit and hold their own amounts; the budget hold is still
     clamped to the window's headroom."""
     core = await make_core(BudgetMode.STRICT)
-    await _entity(core, EntityType.KEY, "k", primary_window=window("1h", 20_000), extra={"rpm_limit": 1})
-    ticket = await _admit(core, "r1", max_tokens=10_000)
+    await _entity(core, EntityType.KEY, "k", primary_window=window("1h", 2_000), extra={"rpm_limit": 1})
+    ticket = await _admit(core, "r1", max_tokens=1_000)  # at most 4_650 nanos: clamped to the window's 2_000
     assert isinstance(ticket, Ticket)
-    assert ticket.hold_nanos == 20_000 and ticket.max_tokens_to_send is not None
+    assert ticket.hold_nanos == 2_000 and ticket.max_tokens_to_send is not None and ticket.max_tokens_to_send < 1_000
     assert isinstance(await _admit(core, "r2"), Refusal)  # the budget's headroom is held: it refuses first
 
 
