@@ -71,6 +71,11 @@ DEFAULT_METRICS_LABELS = ("model", "team")
 
 BudgetMode = Literal["standard", "strict"]
 CounterFallback = Literal["fail_closed", "database"]
+MetricsAuth = Literal["admin", "none"]  # admin: a proxy admin's or proxy admin viewer's key; none: anyone
+
+# Request bodies are refused with 413 past these sizes, counted while they arrive (api/body_limits.py).
+DEFAULT_MAX_REQUEST_BODY_BYTES = 1024 * 1024  # admin API and dashboard: entities are small
+DEFAULT_MAX_LLM_REQUEST_BODY_BYTES = 32 * 1024 * 1024  # LLM routes: long prompts, base64 images
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,9 @@ class GatewaySettings:
     # GET /metrics (see docs/configuration.md#metrics)
     metrics_labels: tuple[str, ...] = DEFAULT_METRICS_LABELS
     metrics_top_n: int = 20
-    metrics_require_auth: bool = False
+    metrics_auth: MetricsAuth = "admin"  # per-team spend is not for anonymous readers
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
+    max_llm_request_body_bytes: int = DEFAULT_MAX_LLM_REQUEST_BODY_BYTES
     extra: dict[str, Any] = field(default_factory=dict)  # general_settings keys ledgergate does not use
 
 
@@ -107,7 +114,7 @@ class GatewaySettings:
 _TYPED_SETTINGS = frozenset(
     name for name in GatewaySettings.__dataclass_fields__ if not name.startswith("alert") and name != "extra"
 )
-_KNOWN_SETTINGS = _TYPED_SETTINGS | {"alerting"}
+_KNOWN_SETTINGS = _TYPED_SETTINGS | {"alerting", "metrics_require_auth"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +173,14 @@ def _metrics_labels(section: Section) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
+def _metrics_auth(section: Section) -> MetricsAuth:
+    """``metrics_auth``; the older ``metrics_require_auth`` flag still works when ``metrics_auth`` is not given."""
+    legacy = section.flag("metrics_require_auth", True)
+    if section.values.get("metrics_auth") is None and "metrics_require_auth" in section.values:
+        return "admin" if legacy else "none"
+    return cast(MetricsAuth, section.choice("metrics_auth", ("admin", "none")))
+
+
 def _parse_settings(
     general: Mapping[str, Any], litellm_settings: Mapping[str, Any], environ: Mapping[str, str]
 ) -> GatewaySettings:
@@ -215,7 +230,11 @@ def _parse_settings(
         upstream_timeout_s=cast(float, section.number("upstream_timeout_s", 600.0, positive=True)),
         metrics_labels=_metrics_labels(section),
         metrics_top_n=section.count("metrics_top_n", 20),
-        metrics_require_auth=section.flag("metrics_require_auth", False),
+        metrics_auth=_metrics_auth(section),
+        max_request_body_bytes=section.positive_int("max_request_body_bytes") or DEFAULT_MAX_REQUEST_BODY_BYTES,
+        max_llm_request_body_bytes=(
+            section.positive_int("max_llm_request_body_bytes") or DEFAULT_MAX_LLM_REQUEST_BODY_BYTES
+        ),
         extra=extra,
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ledgergate.api.body_limits import BODY_TOO_LARGE_TYPE, BodyTooLarge
 from ledgergate.domain.errors import EntityConflict, InvalidInput
 from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.services.body_fields import UNKNOWN_FIELD
@@ -89,6 +90,8 @@ def exception_response(exc: Exception) -> Response:
     run outside FastAPI's exception middleware) answer alike."""
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.error_type, exc.param)
+    if isinstance(exc, BodyTooLarge):
+        return error_response(413, str(exc.detail), BODY_TOO_LARGE_TYPE, "body")
     if isinstance(exc, ServiceError):
         return error_response(exc.status_code, exc.message, exc.error_type, exc.param)
     if isinstance(exc, InvalidInput):
@@ -130,6 +133,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc, BodyTooLarge):
+            return exception_response(exc)
         error_type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return error_response(exc.status_code, str(exc.detail), error_type)
 
