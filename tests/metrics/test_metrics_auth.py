@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.metrics.support import MetricsGateway, client, scrape
-from tests.support.gateway import MASTER_KEY, GatewayServer
+from tests.support.gateway import MASTER_KEY
 
 
 async def _user_key(admin: httpx.AsyncClient, role: str) -> str:
