@@ -11,6 +11,7 @@ _NANO = Decimal(1).scaleb(-9)
 MAX_USD_TEXT = f"{MAX_NANOS // NANOS_PER_USD}.{MAX_NANOS % NANOS_PER_USD:09d}"  # 9223372036.854775807
 # Enough digits for any amount in range plus its sub-nano digits; larger values are refused before rounding.
 _EXACT = Context(prec=60)
+_FLOAT_NOISE = Decimal("1e-15")  # relative: what lies past a float's 15 reliable significant digits
 
 
 class MoneyError(ValueError):
@@ -48,7 +49,8 @@ def amount_nanos(amount_usd: object) -> int:
 
     A finite number (or numeric string) from 0 to ``MAX_USD_TEXT``, the range of the ledger's signed 64-bit
     nano-USD columns, rounded UP to the next nano: a positive amount never becomes 0 (``5e-10`` is 1 nano), and
-    a budget is never tightened by rounding. Anything else raises ``MoneyError`` stating the rule.
+    a budget is never tightened by rounding (a float's binary noise past its 15th significant digit is not a
+    fraction of a nano). Anything else raises ``MoneyError`` stating the rule.
     """
     if isinstance(amount_usd, bool) or not isinstance(amount_usd, int | float | str | Decimal):
         raise MoneyError(f"must be a number of USD, got {amount_usd!r}")
@@ -62,7 +64,15 @@ def amount_nanos(amount_usd: object) -> int:
         raise MoneyError(f"must be >= 0, got {amount_usd!r}")
     if value > Decimal(MAX_USD_TEXT):
         raise MoneyError(f"must be at most {MAX_USD_TEXT} USD (the ledger's nano-USD range), got {amount_usd!r}")
-    nanos = int(_EXACT.divide(value, _NANO).to_integral_value(rounding=ROUND_CEILING))
+    exact = _EXACT.divide(value, _NANO)
+    nanos = int(exact.to_integral_value(rounding=ROUND_CEILING))
+    if isinstance(amount_usd, float):
+        # A float is good to 15 significant digits (DBL_DIG); a difference from a whole number of nanos below that
+        # is binary noise, not a fraction of a nano: 3 * 1e-05 is 3.0000000000000004e-05, which rounding up would
+        # make one nano more than the client meant.
+        nearest = exact.to_integral_value(rounding=ROUND_HALF_EVEN)
+        if abs(exact - nearest) <= exact * _FLOAT_NOISE:
+            nanos = int(nearest)
     return max(nanos, 1) if value > 0 else 0  # an exponent below the context's range rounds the quotient to 0
 
 
