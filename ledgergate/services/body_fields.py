@@ -8,6 +8,7 @@ import difflib
 from collections.abc import Iterable
 
 UNKNOWN_FIELD = "unknown_field"  # the error type of a field the body's model does not have
+MAX_NAME_SHOWN = 64
 
 # LiteLLM request fields ledgergate does not implement, with why and what to use. Refused on every admin body:
 # accepting and ignoring them would leave a limit or a permission the client believes it set unenforced.
@@ -47,6 +48,8 @@ def unknown_field_message(name: str, known: Iterable[str]) -> str:
     """``unknown field "max_buget" (did you mean "max_budget"?)``; the reason for a LiteLLM field not implemented."""
     if name in UNSUPPORTED_LITELLM_FIELDS:
         return f'field "{name}" is not supported by ledgergate: {UNSUPPORTED_LITELLM_FIELDS[name]}'
+    if len(name) > MAX_NAME_SHOWN:  # no field is that long: neither echo nor compare a megabyte
+        return f'unknown field "{name[:MAX_NAME_SHOWN]}..."'
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     hint = f' (did you mean "{close[0]}"?)' if close else ""
     return f'unknown field "{name}"{hint}'

@@ -228,3 +228,17 @@ async def test_metadata_over_the_field_cap_is_refused(admin: httpx.AsyncClient) 
     error = assert_error_body(response, 400)
     assert error["param"] == "metadata" and "at most 65536" in error["message"]
     assert (await admin.post("/key/generate", json={"metadata": {"blob": "x" * 60_000}})).status_code == 200
+
+
+async def test_many_or_huge_unknown_fields_get_a_short_answer_fast(admin: httpx.AsyncClient) -> None:
+    """Attack: 50,000 unknown fields, or one field name of 500 KB, in one body. The 400 names the first five (and
+    counts the rest) and echoes at most 64 characters of a name: no megabyte answer, no fuzzy match of each."""
+    many = {f"field{index}": 1 for index in range(50_000)}
+    response = await admin.post("/key/generate", json=many)
+    error = assert_error_body(response, 400)
+    assert error["param"] == "field0" and "and 49995 more unknown fields" in error["message"]
+    assert len(response.content) < 2000
+    huge = "n" * 500_000
+    response = await admin.post("/key/generate", json={huge: 1})
+    error = assert_error_body(response, 400)
+    assert error["param"] == "n" * 64 and len(response.content) < 1000

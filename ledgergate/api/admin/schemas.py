@@ -8,7 +8,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 from pydantic_core import PydanticCustomError, to_jsonable_python
 
-from ledgergate.services.body_fields import UNKNOWN_FIELD, unknown_field_message
+from ledgergate.services.body_fields import MAX_NAME_SHOWN, UNKNOWN_FIELD, unknown_field_message
 
 Usd = StrictFloat | StrictInt
 # What an entity column (and a charge's entity_id) holds; PostgreSQL refuses longer values, SQLite would not.
@@ -43,10 +43,11 @@ class JsonBody(BaseModel):
     @classmethod
     def _known_fields(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = [name for name in data if name not in cls.model_fields]
+            unknown = [str(name) for name in data if name not in cls.model_fields]
             if unknown:
-                message = "; ".join(unknown_field_message(str(name), cls.model_fields) for name in unknown)
-                raise PydanticCustomError(UNKNOWN_FIELD, message, {"field": str(unknown[0])})
+                message = "; ".join(unknown_field_message(name, cls.model_fields) for name in unknown[:5])
+                more = f"; and {len(unknown) - 5} more unknown fields" if len(unknown) > 5 else ""
+                raise PydanticCustomError(UNKNOWN_FIELD, message + more, {"field": unknown[0][:MAX_NAME_SHOWN]})
         return data
 
     @field_validator("*")
