@@ -61,7 +61,9 @@ class GatewayApp(FastAPI):
         handle = self.llm_routes.match(scope)
         container: Container | None = getattr(self.state, "container", None)  # None only before start-up
         settings = container.config.settings if container is not None else GatewaySettings()
-        limit_bytes = settings.max_llm_request_body_bytes if handle is not None else settings.max_request_body_bytes
+        # The demo upstream receives what the LLM routes forward, so it takes their limit.
+        llm_sized = handle is not None or scope["path"].startswith(DEMO_UPSTREAM_PREFIX)
+        limit_bytes = settings.max_llm_request_body_bytes if llm_sized else settings.max_request_body_bytes
         try:
             check_declared_length(scope, limit_bytes)
             receive = limited_receive(receive, limit_bytes)
