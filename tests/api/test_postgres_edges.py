@@ -16,7 +16,7 @@ import yaml
 from ledgergate.config import load_config
 from tests.api.helpers import admin_client, bearer_client, new_key
 from tests.contract.services import REDIS_URL, check_redis, delete_prefixed, redis_client
-from tests.e2e.cluster import TestDatabase
+from tests.e2e.cluster import TestDatabase, free_port
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayServer
 
@@ -24,12 +24,14 @@ from tests.support.gateway import GatewayServer
 class PostgresGateway(GatewayServer):
     """The test gateway on its own PostgreSQL database, with Redis counters that fall back to the database."""
 
-    def __init__(self, workdir: Path, upstream_base_url: str, database_dsn: str, prefix_name: str) -> None:
+    def __init__(
+        self, workdir: Path, upstream_base_url: str, database_dsn: str, prefix_name: str, redis_url: str = REDIS_URL
+    ) -> None:
         super().__init__(workdir, upstream_base_url)
         document = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
         document["general_settings"].update(
             database_url=database_dsn,
-            redis_url=REDIS_URL,
+            redis_url=redis_url,
             redis_key_prefix=prefix_name,
             counter_fallback="database",
         )
@@ -116,3 +118,24 @@ async def test_readiness_with_counter_fallback_database_bug_has_a_redis_field(pg
     body = response.json()
     assert body["db"] == "connected" and body["redis"] == "connected"
     assert body["counters"] == "redis"
+
+
+def test_readiness_with_counter_fallback_database_reports_an_unreachable_redis(
+    tmp_path: Path, fake_upstream: FakeUpstream
+) -> None:
+    """With Redis unreachable under ``counter_fallback: database``, readiness stays 200 (admission runs through
+    PostgreSQL) and its ``redis`` field says ``error: ...``, the signal docs/deployment.md tells operators to
+    alert on."""
+    database = TestDatabase()  # its own: the fallback mode it may switch is shared by a database's instances
+    database.create()
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    try:
+        gateway = PostgresGateway(tmp_path, fake_upstream.base_url, database.dsn, "lgdown", redis_url=dead_redis)
+        with gateway:
+            response = httpx.get(f"{gateway.base_url}/health/readiness", timeout=30)
+    finally:
+        database.drop()
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["db"] == "connected" and body["redis"].startswith("error: "), body
+    assert body["counters"] in ("redis", "database")
