@@ -53,17 +53,17 @@ def amount_nanos(amount_usd: object) -> int:
     fraction of a nano). Anything else raises ``MoneyError`` stating the rule.
     """
     if isinstance(amount_usd, bool) or not isinstance(amount_usd, int | float | str | Decimal):
-        raise MoneyError(f"must be a number of USD, got {amount_usd!r}")
+        raise MoneyError(f"must be a number of USD, got {amount_usd!r:.40}")
     try:
         value = Decimal(repr(amount_usd)) if isinstance(amount_usd, float) else Decimal(amount_usd)
     except (InvalidOperation, ValueError) as exc:
-        raise MoneyError(f"must be a number of USD, got {amount_usd!r}") from exc
+        raise MoneyError(f"must be a number of USD, got {amount_usd!r:.40}") from exc
     if not value.is_finite():
-        raise MoneyError(f"must be a finite number of USD, got {amount_usd!r}")
+        raise MoneyError(f"must be a finite number of USD, got {amount_usd!r:.40}")
     if value < 0:
-        raise MoneyError(f"must be >= 0, got {amount_usd!r}")
+        raise MoneyError(f"must be >= 0, got {amount_usd!r:.40}")
     if value > Decimal(MAX_USD_TEXT):
-        raise MoneyError(f"must be at most {MAX_USD_TEXT} USD (the ledger's nano-USD range), got {amount_usd!r}")
+        raise MoneyError(f"must be at most {MAX_USD_TEXT} USD (the ledger's nano-USD range), got {amount_usd!r:.40}")
     exact = _EXACT.divide(value, _NANO)
     nanos = int(exact.to_integral_value(rounding=ROUND_CEILING))
     if isinstance(amount_usd, float):
