@@ -13,11 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from ledgergate import config_fields as read
 from ledgergate.config_deployments import parse_deployment
+from ledgergate.config_fields import DEFAULT_METRICS_LABELS as DEFAULT_METRICS_LABELS  # re-exported
+from ledgergate.config_fields import DEFAULT_REDIS_KEY_PREFIX as DEFAULT_REDIS_KEY_PREFIX  # re-exported
+from ledgergate.config_fields import METRICS_LABEL_CHOICES as METRICS_LABEL_CHOICES  # re-exported
+from ledgergate.config_fields import MetricsAuth
 from ledgergate.config_ignored import ignored_keys
 from ledgergate.config_providers import DEFAULT_API_BASES as DEFAULT_API_BASES  # re-exported
 from ledgergate.config_providers import DEFAULT_PROVIDER
@@ -27,7 +31,7 @@ from ledgergate.config_values import EMPTY, ConfigProblems, Section, expand_env
 from ledgergate.config_values import ENV_REFERENCE_PREFIX as ENV_REFERENCE_PREFIX  # re-exported
 from ledgergate.config_values import ConfigError as ConfigError  # re-exported: callers import it from here
 from ledgergate.deployments import Deployment
-from ledgergate.domain.alerts import DEFAULT_ALERT_THRESHOLDS, parse_alert_thresholds
+from ledgergate.domain.alerts import DEFAULT_ALERT_THRESHOLDS
 from ledgergate.domain.dashboard_sessions import DEFAULT_IDLE_TIMEOUT_S as DEFAULT_IDLE_S
 from ledgergate.domain.dashboard_sessions import (
     DEFAULT_MAX_AGE_S,
@@ -50,15 +54,12 @@ DEMO_MODEL_NAMES = ("demo", "gpt-4o-mini")
 DEMO_PRICES = TokenPrices(input_nanos_per_mtok=150_000_000, output_nanos_per_mtok=600_000_000)
 DEMO_MAX_OUTPUT_TOKENS = 1024
 
-DEFAULT_REDIS_KEY_PREFIX = "lg"
-_REDIS_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-# The entities that may label the request, token and spend metrics; every label multiplies their series.
-METRICS_LABEL_CHOICES = ("model", "key", "team", "tag", "customer")
-DEFAULT_METRICS_LABELS = ("model", "team")
-
 BudgetMode = Literal["standard", "strict"]
 CounterFallback = Literal["fail_closed", "database"]
+
+# Request bodies are refused with 413 past these sizes, counted while they arrive (api/body_limits.py).
+DEFAULT_MAX_REQUEST_BODY_BYTES = 1024 * 1024  # admin API and dashboard: entities are small
+DEFAULT_MAX_LLM_REQUEST_BODY_BYTES = 32 * 1024 * 1024  # LLM routes: long prompts, base64 images
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,6 @@ class GatewaySettings:
     # GET /metrics (see docs/configuration.md#metrics)
     metrics_labels: tuple[str, ...] = DEFAULT_METRICS_LABELS
     metrics_top_n: int = 20
-    metrics_require_auth: bool = False
     # The dashboard's session cookie (see docs/configuration.md#dashboard)
     dashboard_secure_cookies: SecureCookieMode = "auto"
     dashboard_session_idle_timeout_s: int = DEFAULT_IDLE_S
@@ -95,6 +95,9 @@ class GatewaySettings:
     # Where spend records wait while the database is down (docs/decisions/0009); None: the default of
     # ``ledger_spill_directory``.
     ledger_spill_dir: str | None = None
+    metrics_auth: MetricsAuth = "admin"  # per-team spend is not for anonymous readers
+    max_request_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_BYTES
+    max_llm_request_body_bytes: int = DEFAULT_MAX_LLM_REQUEST_BODY_BYTES
     extra: dict[str, Any] = field(default_factory=dict)  # general_settings keys ledgergate does not use
 
 
@@ -103,7 +106,7 @@ class GatewaySettings:
 _TYPED_SETTINGS = frozenset(
     name for name in GatewaySettings.__dataclass_fields__ if not name.startswith("alert") and name != "extra"
 )
-_KNOWN_SETTINGS = _TYPED_SETTINGS | {"alerting"}
+_KNOWN_SETTINGS = _TYPED_SETTINGS | {"alerting", "metrics_require_auth"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,71 +148,6 @@ def is_sqlite_file(url: str) -> bool:
     return url.startswith("sqlite") and ":memory:" not in url and bool(url.partition(":///")[2].split("?", 1)[0])
 
 
-def _check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"general_settings.timezone: unknown IANA time zone {name!r}") from exc
-    return name
-
-
-def _alerting_settings(section: Section) -> dict[str, Any]:
-    """The GatewaySettings fields of ``general_settings.alerting``."""
-    fields: dict[str, Any] = {"alerting_webhook_url": section.text("webhook_url")}
-    if section.values.get("alert_thresholds") is not None:
-        try:
-            fields["alert_thresholds"] = parse_alert_thresholds(section.values["alert_thresholds"])
-        except InvalidInput as exc:
-            raise ConfigError(f"{section.where}.{exc}") from exc
-    for key, name in (
-        ("webhook_timeout_s", "alerting_webhook_timeout_s"),
-        ("webhook_retry_backoff_s", "alerting_webhook_backoff_s"),
-        ("resend_interval_s", "alerting_resend_interval_s"),
-    ):
-        value = section.number(key, None, positive=True)
-        if value is not None:
-            fields[name] = value
-    if (attempts := section.positive_int("webhook_max_attempts")) is not None:
-        fields["alerting_webhook_max_attempts"] = attempts
-    return fields
-
-
-def _metrics_labels(section: Section) -> tuple[str, ...]:
-    value = section.values.get("metrics_labels")
-    if value is None:
-        return DEFAULT_METRICS_LABELS
-    allowed = ", ".join(METRICS_LABEL_CHOICES)
-    if not isinstance(value, list) or any(label not in METRICS_LABEL_CHOICES for label in value):
-        raise section.fail("metrics_labels", f"must be a list of {allowed}, got {value!r}")
-    return tuple(dict.fromkeys(value))
-
-
-_MAX_SESSION_S = 366 * 86400
-
-
-def _session_seconds(section: Section, key: str, default: int) -> int:
-    value = section.positive_int(key) or default
-    if value > _MAX_SESSION_S:
-        raise section.fail(key, f"must be at most {_MAX_SESSION_S} (366 days), got {value!r}")
-    return value
-
-
-def _redis_url(section: Section, override: str | None) -> str | None:
-    redis_url = override or section.text("redis_url")
-    if redis_url and not redis_url.lower().startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"redis_url {redis_url!r} must start with redis://, rediss:// or unix://")
-    return redis_url
-
-
-def _redis_key_prefix(section: Section) -> str:
-    redis_key_prefix = cast(str, section.text("redis_key_prefix", DEFAULT_REDIS_KEY_PREFIX))
-    if not _REDIS_KEY_PREFIX.fullmatch(redis_key_prefix):
-        raise section.fail(
-            "redis_key_prefix", f"must be 1-64 letters, digits, '_', '.' or '-', got {redis_key_prefix!r}"
-        )
-    return redis_key_prefix
-
-
 def _check_counter_fallback(section: Section, fallback: str, redis_url: str | None, database_url: str) -> None:
     if fallback == "database" and (not redis_url or not database_url.startswith("postgresql")):
         raise section.fail(
@@ -248,14 +186,14 @@ def _parse_settings(
         ),
         DEFAULT_DATABASE_URL,
     )
-    redis_url = attempt(lambda: _redis_url(section, overrides["redis_url"]), None)
+    redis_url = attempt(lambda: read.redis_url(section, overrides["redis_url"]), None)
     counter_fallback = attempt(lambda: section.choice("counter_fallback", ("fail_closed", "database")), "fail_closed")
     attempt(lambda: _check_counter_fallback(section, counter_fallback, redis_url, database_url), None)
     extra = {key: value for key, value in general.items() if key not in _KNOWN_SETTINGS}
     alerting = general.get("alerting")
     alerting_fields: dict[str, Any] = {}
     if isinstance(alerting, Mapping):
-        alerting_fields = attempt(lambda: _alerting_settings(Section(alerting, "general_settings.alerting")), {})
+        alerting_fields = attempt(lambda: read.alerting_settings(Section(alerting, "general_settings.alerting")), {})
     elif alerting is not None:
         extra["alerting"] = alerting  # LiteLLM's `alerting: ["slack"]` list: tolerated, not used
     found_before = len(problems.messages)
@@ -267,11 +205,11 @@ def _parse_settings(
         master_key=overrides["master_key"] or attempt(lambda: section.text("master_key"), None),
         database_url=database_url,
         redis_url=redis_url,
-        redis_key_prefix=attempt(lambda: _redis_key_prefix(section), DEFAULT_REDIS_KEY_PREFIX),
+        redis_key_prefix=attempt(lambda: read.redis_key_prefix(section), DEFAULT_REDIS_KEY_PREFIX),
         budget_mode=cast(
             BudgetMode, attempt(lambda: section.choice("budget_mode", ("standard", "strict")), "standard")
         ),
-        timezone=attempt(lambda: _check_timezone(cast(str, section.text("timezone", "UTC"))), "UTC"),
+        timezone=attempt(lambda: read.check_timezone(cast(str, section.text("timezone", "UTC"))), "UTC"),
         allow_client_tags=attempt(lambda: section.flag("allow_client_tags", False), False),
         hold_ttl_s=attempt(lambda: cast(float, section.number("hold_ttl_s", 900.0, positive=True)), 900.0),
         default_max_output_tokens=attempt(lambda: section.positive_int("default_max_output_tokens"), None) or 4096,
@@ -283,17 +221,21 @@ def _parse_settings(
         upstream_timeout_s=attempt(
             lambda: cast(float, section.number("upstream_timeout_s", 600.0, positive=True)), 600.0
         ),
-        metrics_labels=attempt(lambda: _metrics_labels(section), DEFAULT_METRICS_LABELS),
+        metrics_labels=attempt(lambda: read.metrics_labels(section), DEFAULT_METRICS_LABELS),
         metrics_top_n=attempt(lambda: section.count("metrics_top_n", 20), 20),
-        metrics_require_auth=attempt(lambda: section.flag("metrics_require_auth", False), False),
+        metrics_auth=attempt(lambda: read.metrics_auth(section), "admin"),
+        max_request_body_bytes=attempt(lambda: section.positive_int("max_request_body_bytes"), None)
+        or DEFAULT_MAX_REQUEST_BODY_BYTES,
+        max_llm_request_body_bytes=attempt(lambda: section.positive_int("max_llm_request_body_bytes"), None)
+        or DEFAULT_MAX_LLM_REQUEST_BODY_BYTES,
         dashboard_secure_cookies=attempt(
             lambda: cast(SecureCookieMode, section.choice("dashboard_secure_cookies", SECURE_COOKIE_MODES)), "auto"
         ),
         dashboard_session_idle_timeout_s=attempt(
-            lambda: _session_seconds(section, "dashboard_session_idle_timeout_s", DEFAULT_IDLE_S), DEFAULT_IDLE_S
+            lambda: read.session_seconds(section, "dashboard_session_idle_timeout_s", DEFAULT_IDLE_S), DEFAULT_IDLE_S
         ),
         dashboard_session_max_age_s=attempt(
-            lambda: _session_seconds(section, "dashboard_session_max_age_s", DEFAULT_MAX_AGE_S), DEFAULT_MAX_AGE_S
+            lambda: read.session_seconds(section, "dashboard_session_max_age_s", DEFAULT_MAX_AGE_S), DEFAULT_MAX_AGE_S
         ),
         ledger_spill_dir=attempt(lambda: section.text("ledger_spill_dir"), None),
         extra=extra,

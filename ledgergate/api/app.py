@@ -19,17 +19,27 @@ from ledgergate.api.admin import alerts as alert_routes
 from ledgergate.api.admin import budgets, customers, organizations, tags, teams, users
 from ledgergate.api.admin import keys as key_routes
 from ledgergate.api.admin import spend as spend_routes
-from ledgergate.api.errors import ApiError, install_error_handlers
+from ledgergate.api.body_limits import BodyTooLarge, check_declared_length, limited_receive
+from ledgergate.api.errors import ApiError, exception_response, install_error_handlers
 from ledgergate.api.llm_routes import LlmRoutes
+from ledgergate.config import GatewaySettings
 from ledgergate.container import Container
 from ledgergate.dashboard.mount import mount_dashboard
-from ledgergate.domain.ports import CounterStoreUnavailable
+from ledgergate.domain.ports import Counters, CounterStoreUnavailable
 from ledgergate.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ledgergate.storage.fallback_counters import FallbackCounters
 from ledgergate.storage.redis_counters import RedisCounters
 from ledgergate.upstream.mock_provider import create_mock_provider_app
 
 DEMO_UPSTREAM_PREFIX = "/demo-upstream"
 READINESS_TIMEOUT_S = 2.0
+
+
+def _redis_counters(counters: Counters) -> RedisCounters | None:
+    """The Redis counter store behind ``counters``, if Redis is configured (also with a database fallback)."""
+    if isinstance(counters, FallbackCounters):
+        return counters.redis_counters
+    return counters if isinstance(counters, RedisCounters) else None
 
 
 class GatewayApp(FastAPI):
@@ -45,12 +55,25 @@ class GatewayApp(FastAPI):
         return container
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            handle = self.llm_routes.match(scope)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        handle = self.llm_routes.match(scope)
+        container: Container | None = getattr(self.state, "container", None)  # None only before start-up
+        settings = container.config.settings if container is not None else GatewaySettings()
+        # The demo upstream receives what the LLM routes forward, so it takes their limit.
+        llm_sized = handle is not None or scope["path"].startswith(DEMO_UPSTREAM_PREFIX)
+        limit_bytes = settings.max_llm_request_body_bytes if llm_sized else settings.max_request_body_bytes
+        try:
+            check_declared_length(scope, limit_bytes)
+            receive = limited_receive(receive, limit_bytes)
             if handle is not None:
-                await handle(scope, receive, send)
+                await handle(scope, receive, send)  # reads the whole body before it sends anything
                 return
-        await super().__call__(scope, receive, send)
+        except BodyTooLarge as exc:
+            await exception_response(exc)(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)  # FastAPI answers BodyTooLarge itself (api/errors.py)
 
 
 def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: bool = False) -> FastAPI:
@@ -90,19 +113,23 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
             body = {"status": "unhealthy", "db": f"error: {type(exc).__name__}", "ledger_pending": ledger_pending()}
             return Response(orjson.dumps(body), status_code=503, media_type="application/json")
         body = {"status": "healthy", "db": "connected", "version": __version__, "ledger_pending": ledger_pending()}
-        if isinstance(container.counters, RedisCounters):
+        redis_counters = _redis_counters(container.counters)
+        if redis_counters is not None:
             # Reported, not failed on: with Redis down every instance answers LLM requests with 503 (fail closed)
-            # and taking them all out of rotation would not help (docs/deployment.md, "Health checks").
+            # or admits through PostgreSQL (counter_fallback: database), and taking them all out of rotation would
+            # not help (docs/deployment.md, "Health checks").
             try:
-                await asyncio.wait_for(container.counters.ping(), READINESS_TIMEOUT_S)
+                await asyncio.wait_for(redis_counters.ping(), READINESS_TIMEOUT_S)
                 body["redis"] = "connected"
             except (CounterStoreUnavailable, TimeoutError) as exc:
                 body["redis"] = f"error: {type(exc).__name__}"
+        if isinstance(container.counters, FallbackCounters):
+            body["counters"] = container.counters.admitting().value  # where admission runs now: redis or database
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def metrics(request: Request) -> Response:
         container: Container = request.app.state.container
-        if container.config.settings.metrics_require_auth:
+        if container.config.settings.metrics_auth == "admin":
             principal = await container.authenticator.principal(request)
             if not principal.can_read_all:
                 raise ApiError(403, "only a proxy admin or proxy admin viewer may read metrics", "permission_error")

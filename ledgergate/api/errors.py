@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -14,9 +15,11 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ledgergate.api.body_limits import BODY_TOO_LARGE_TYPE, BodyTooLarge
 from ledgergate.db_failures import is_database_failure
 from ledgergate.domain.errors import EntityConflict, InvalidInput
 from ledgergate.domain.ports import CounterStoreUnavailable
+from ledgergate.services.body_fields import UNKNOWN_FIELD
 from ledgergate.services.errors import ServiceError
 
 log = logging.getLogger("ledgergate.api")
@@ -64,6 +67,23 @@ def _field_name(location: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def validation_field(error: Mapping[str, Any]) -> str:
+    """The field a pydantic error is about; an unknown field's error is raised by its parent, which names it."""
+    field = _field_name(tuple(error.get("loc", ())))
+    unknown = (error.get("ctx") or {}).get("field") if error.get("type") == UNKNOWN_FIELD else None
+    if unknown is None:
+        return field
+    return str(unknown) if field == "body" else f"{field}.{unknown}"
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """``max_budget: Input should be a valid number``; an unknown field's message names it already."""
+    if error.get("type") == UNKNOWN_FIELD:
+        prefix = _field_name(tuple(error.get("loc", ())))
+        return str(error.get("msg")) if prefix == "body" else f"{prefix}: {error.get('msg')}"
+    return f"{validation_field(error)}: {error.get('msg')}"
+
+
 # Registered with FastAPI by class; ``is_database_failure`` decides for the rest (asyncpg's own errors, a
 # DBAPIError whose connection was invalidated, sqlite "database is locked", timeouts).
 _DATABASE_FAILURES = (
@@ -81,6 +101,8 @@ def exception_response(exc: Exception) -> Response:
     run outside FastAPI's exception middleware) answer alike."""
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.error_type, exc.param)
+    if isinstance(exc, BodyTooLarge):
+        return error_response(413, str(exc.detail), BODY_TOO_LARGE_TYPE, "body")
     if isinstance(exc, ServiceError):
         return error_response(exc.status_code, exc.message, exc.error_type, exc.param)
     if isinstance(exc, InvalidInput):
@@ -117,12 +139,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        field = _field_name(tuple(first.get("loc", ())))
-        details = "; ".join(f"{_field_name(tuple(e.get('loc', ())))}: {e.get('msg')}" for e in errors[:5])
-        return error_response(400, details, "invalid_request_error", field)
+        details = "; ".join(validation_message(error) for error in errors[:5])
+        return error_response(400, details, "invalid_request_error", validation_field(first))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc, BodyTooLarge):
+            return exception_response(exc)
         error_type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return error_response(exc.status_code, str(exc.detail), error_type)
 

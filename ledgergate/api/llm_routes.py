@@ -101,7 +101,7 @@ class LlmEndpoints:
         if isinstance(outcome, Refusal | RateLimited):
             rate_limited = isinstance(outcome, RateLimited)
             metrics.refused(RefusalReason.RATE_LIMIT_EXCEEDED if rate_limited else RefusalReason.BUDGET_EXCEEDED)
-            raise _Refused(refused_response(outcome))
+            raise _Refused(refused_response(outcome, container.clock.now_s()))
         if isinstance(outcome, EntityBlocked):
             metrics.refused(RefusalReason.BLOCKED)
             raise ApiError(403, outcome.reason, "permission_error")

@@ -10,6 +10,7 @@ from ledgergate.domain.charging import EntityType
 from ledgergate.domain.money import format_usd, nanos_to_usd
 from ledgergate.domain.rate_limits import RateLimited, RateLimitField
 from ledgergate.services.request_charging import Refusal
+from ledgergate.services.retry_hints import budget_retry_hint, rate_limit_retry_hint
 from ledgergate.services.views import iso_time
 
 ENTITY_LABEL = {
@@ -39,19 +40,15 @@ def refusal_message(refusal: Refusal) -> str:
     )
 
 
-def refusal_response(refusal: Refusal) -> Response:
-    """429 ``budget_exceeded``: ``x-should-retry: false`` (an SDK's automatic retries cannot pass before the reset)
-    and ``retry-after``, the seconds until the refusing window resets (none for a lifetime window)."""
+def refusal_response(refusal: Refusal, now_s: float) -> Response:
+    """429 ``budget_exceeded`` with ``x-should-retry`` and ``retry-after`` (services/retry_hints.py)."""
     reset_at = iso_time(refusal.reset_at_s) if refusal.window.duration else None
-    headers = {"x-should-retry": "false"}
-    if refusal.retry_after_s is not None:
-        headers["retry-after"] = str(refusal.retry_after_s)
     return error_response(
         429,
         refusal_message(refusal),
         "budget_exceeded",
         None,
-        headers=headers,
+        headers=budget_retry_hint(refusal, now_s).headers(),
         entity=refusal.entity.type.value,
         entity_id=refusal.entity.id,
         budget_duration=refusal.window.label if refusal.window.duration else None,
@@ -79,13 +76,14 @@ def rate_limited_message(refused: RateLimited) -> str:
 
 
 def rate_limited_response(refused: RateLimited) -> Response:
-    """429 ``rate_limit_exceeded`` with ``retry-after``: seconds until the minute ends (1 for requests in flight)."""
+    """429 ``rate_limit_exceeded`` with ``retry-after``: seconds until the minute ends (1 for requests in flight),
+    and ``x-should-retry: true``."""
     return error_response(
         429,
         rate_limited_message(refused),
         "rate_limit_exceeded",
         None,
-        headers={"retry-after": str(refused.retry_after_s)},
+        headers=rate_limit_retry_hint(refused).headers(),
         entity=refused.entity.type.value,
         entity_id=refused.entity.id,
         limit_type=refused.field.value,
@@ -95,8 +93,8 @@ def rate_limited_response(refused: RateLimited) -> Response:
     )
 
 
-def refused_response(refused: Refusal | RateLimited) -> Response:
+def refused_response(refused: Refusal | RateLimited, now_s: float) -> Response:
     """The 429 of any admission refusal: a budget window's or a rate limit's."""
     if isinstance(refused, RateLimited):
         return rate_limited_response(refused)
-    return refusal_response(refused)
+    return refusal_response(refused, now_s)

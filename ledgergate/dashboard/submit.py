@@ -28,6 +28,7 @@ from ledgergate.api.errors import ApiError
 from ledgergate.dashboard.viewer import Viewer
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.errors import EntityConflict, InvalidInput
+from ledgergate.services.body_fields import UNKNOWN_FIELD
 from ledgergate.services.errors import ServiceError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -61,7 +62,10 @@ def validated(model: type[Model], body: dict[str, Any]) -> Model:
         return model.model_validate(body)
     except ValidationError as exc:
         errors = exc.errors()
-        details = "; ".join(f"{_location(tuple(e['loc']))}: {e['msg']}" for e in errors[:5])
+        details = "; ".join(
+            str(e["msg"]) if e["type"] == UNKNOWN_FIELD else f"{_location(tuple(e['loc']))}: {e['msg']}"
+            for e in errors[:5]
+        )
         raise Refused(400, details, _location(tuple(errors[0]["loc"])) if errors else None) from exc
 
 

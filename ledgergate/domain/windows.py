@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from ledgergate.domain.durations import Duration, DurationError, parse_duration, period_of
 from ledgergate.domain.errors import InvalidInput
-from ledgergate.domain.money import MAX_NANOS, NANOS_PER_USD, MoneyError, usd_to_nanos
+from ledgergate.domain.money import MoneyError, amount_nanos
 
 LIFETIME = "lifetime"
 LIFETIME_PERIOD_START_S = 0
@@ -64,21 +62,11 @@ def split_window_key(key: str) -> tuple[str, str | None]:
 
 
 def parse_max_budget(value: object, field: str) -> int:
-    """A budget amount in USD from JSON: a finite number >= 0 (not a bool), returned in nanos."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidInput(field, f"must be a number of USD >= 0, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInput(field, "must be a finite number of USD >= 0")
+    """A budget amount in USD from JSON, in nanos: see ``money.amount_nanos`` (range, rounding up)."""
     try:
-        # The sign is checked before rounding: -1e-12 is a negative budget, not a zero one.
-        if Decimal(repr(value) if isinstance(value, float) else value) < 0:
-            raise InvalidInput(field, f"must be >= 0, got {value!r}")
-        nanos = usd_to_nanos(value)
-    except (MoneyError, InvalidOperation) as exc:
-        raise InvalidInput(field, f"must be a finite number of USD >= 0 ({exc})") from exc
-    if nanos > MAX_NANOS:
-        raise InvalidInput(field, f"is too large (at most {MAX_NANOS // NANOS_PER_USD} USD)")
-    return nanos
+        return amount_nanos(value)
+    except MoneyError as exc:
+        raise InvalidInput(field, str(exc)) from exc
 
 
 def _parse_duration_field(value: object, field: str) -> Duration:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from typing import Any
 
@@ -10,9 +9,9 @@ from ledgergate.domain.durations import DurationError
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.errors import InvalidInput
 from ledgergate.domain.ledger import Adjustment
-from ledgergate.domain.money import format_usd, nanos_to_usd, usd_to_nanos
+from ledgergate.domain.money import format_usd, nanos_to_usd
 from ledgergate.domain.ports import Clock, Counters, Ledger
-from ledgergate.domain.windows import UNLIMITED_LIFETIME, find_window
+from ledgergate.domain.windows import UNLIMITED_LIFETIME, find_window, parse_max_budget
 from ledgergate.services.directory import Directory
 from ledgergate.services.errors import NotFound
 from ledgergate.services.request_charging import RequestCharger
@@ -20,13 +19,10 @@ from ledgergate.services.views import iso_time
 
 
 def parse_reset_to(value: object) -> int:
+    """``reset_to`` in nanos: a JSON number (not a bool or a string), converted like every amount."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput("reset_to", f"must be a number of USD (not a bool or string), got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInput("reset_to", "must be a finite number")
-    if value < 0:
-        raise InvalidInput("reset_to", f"must be >= 0, got {value!r}")
-    return usd_to_nanos(value)
+    return parse_max_budget(value, "reset_to")
 
 
 class SpendResets:

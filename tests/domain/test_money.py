@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledgergate.domain.money import MoneyError, format_usd, nanos_to_decimal, nanos_to_usd, usd_to_nanos
+from ledgergate.domain.money import (
+    MoneyError,
+    amount_nanos,
+    format_usd,
+    nanos_to_decimal,
+    nanos_to_usd,
+    usd_to_nanos,
+)
 from tests.domain.strategies import PROPERTY
 
 
@@ -75,3 +82,36 @@ def test_usd_to_nanos_rounds_tenth_nanos_half_even(numerator: int) -> None:
 def test_format_usd_shows_plain_decimal(nanos: int, text: str) -> None:
     """Budget-exceeded messages show amounts the way a human writes them."""
     assert format_usd(nanos) == text
+
+
+@PROPERTY
+@given(nanos=st.integers(min_value=0, max_value=10**15 - 1))
+def test_amount_nanos_keeps_float_written_amounts_exact(nanos: int) -> None:
+    """Rounding up never adds a nano to an amount a client wrote exactly (float noise is not a fraction of a nano)."""
+    as_text = str(nanos_to_decimal(nanos))
+    assert amount_nanos(float(as_text)) == nanos
+    assert amount_nanos(as_text) == nanos
+
+
+@PROPERTY
+@given(numerator=st.integers(min_value=1, max_value=10**12))
+def test_amount_nanos_rounds_fractions_of_a_nano_up(numerator: int) -> None:
+    """A budget is never tightened by rounding: a fraction of a nano rounds up (SPEC 2)."""
+    text = str(Decimal(numerator).scaleb(-10))
+    assert amount_nanos(text) == math.ceil(Decimal(numerator) / 10)
+
+
+@pytest.mark.parametrize(
+    ("amount", "nanos"), [(5e-10, 1), (1e-300, 1), ("1e-99999", 1), (1.5e-9, 2), (3 * 1e-5, 30_000)]
+)
+def test_amount_nanos_sub_resolution_bug_5e_10_becomes_one_nano_not_zero(amount: object, nanos: int) -> None:
+    """Regression (issue 12): ``max_budget: 5e-10`` was rounded to 0, a positive budget refusing everything."""
+    assert amount_nanos(amount) == nanos
+
+
+@pytest.mark.parametrize("amount", [1e20, 1e308, 10**30, "9223372036.854775808", math.inf, math.nan, -1e-12, True, "x"])
+def test_amount_nanos_refuses_what_the_ledger_cannot_hold(amount: object) -> None:
+    """Out of the signed 64-bit nano-USD range, not finite, negative or not a number: MoneyError with the rule."""
+    with pytest.raises(MoneyError, match=r"USD|>= 0"):
+        amount_nanos(amount)
+    assert amount_nanos("9223372036.854775807") == 2**63 - 1

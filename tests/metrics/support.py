@@ -54,7 +54,7 @@ def client(gateway: GatewayServer, secret: str | None = MASTER_KEY) -> httpx.Asy
     return httpx.AsyncClient(base_url=gateway.base_url, headers=headers, timeout=30)
 
 
-async def scrape(gateway: GatewayServer, secret: str | None = None) -> Scrape:
+async def scrape(gateway: GatewayServer, secret: str | None = MASTER_KEY) -> Scrape:
     async with client(gateway, secret) as caller:
         response = await caller.get("/metrics")
     assert response.status_code == 200, response.text

@@ -18,19 +18,21 @@ def _load(tmp_path: Path, **general: Any) -> Any:
 
 
 def test_metrics_config_defaults(tmp_path: Path) -> None:
-    """Model and team labels, 20 budget series, no auth: cheap and safe for any deployment."""
+    """Model and team labels, 20 budget series, a proxy admin or viewer key: cheap and safe for any deployment."""
     settings = _load(tmp_path)
     assert settings.metrics_labels == ("model", "team")
     assert settings.metrics_top_n == 20
-    assert settings.metrics_require_auth is False
+    assert settings.metrics_auth == "admin"
 
 
 def test_metrics_config_reads_the_settings(tmp_path: Path) -> None:
     """Configured values are used as given; a repeated label counts once."""
-    settings = _load(tmp_path, metrics_labels=["customer", "key", "key"], metrics_top_n=0, metrics_require_auth=True)
+    settings = _load(tmp_path, metrics_labels=["customer", "key", "key"], metrics_top_n=0, metrics_auth="none")
     assert settings.metrics_labels == ("customer", "key")
     assert settings.metrics_top_n == 0
-    assert settings.metrics_require_auth is True
+    assert settings.metrics_auth == "none"
+    assert _load(tmp_path, metrics_require_auth=False).metrics_auth == "none"  # the older flag still works
+    assert _load(tmp_path, metrics_require_auth=False, metrics_auth="admin").metrics_auth == "admin"
 
 
 @pytest.mark.parametrize(
@@ -41,6 +43,8 @@ def test_metrics_config_reads_the_settings(tmp_path: Path) -> None:
         ("metrics_top_n", -1),
         ("metrics_top_n", 2.5),
         ("metrics_require_auth", "yes"),
+        ("metrics_auth", "viewer"),
+        ("metrics_auth", True),
     ],
 )
 def test_metrics_config_rejects_bad_values(tmp_path: Path, setting: str, value: Any) -> None:

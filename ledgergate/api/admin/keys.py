@@ -18,7 +18,7 @@ from ledgergate.api.admin.schemas import (
     provided,
 )
 from ledgergate.api.errors import ApiError
-from ledgergate.domain.charging import EntityType
+from ledgergate.services.key_listing import visible_keys
 from ledgergate.services.keys import key_id_of
 
 router = APIRouter(tags=["keys"], responses=ERROR_RESPONSES)
@@ -74,10 +74,15 @@ async def list_keys(
     return_full_object: bool = False,
 ) -> dict[str, Any]:
     services = _services(request)
-    if not caller.can_read_all:
-        user_id = caller.key.user_id or "\x00no-user"
-    keys = await services.store.list(
-        EntityType.KEY, user_id=user_id, team_id=team_id, alias=key_alias, offset=(page - 1) * size, limit=size
+    keys = await visible_keys(
+        services.store,
+        caller.key,
+        caller.can_read_all,
+        user_id=user_id,
+        team_id=team_id,
+        alias=key_alias,
+        offset=(page - 1) * size,
+        limit=size,
     )
     items = [await services.keys.view(k) for k in keys] if return_full_object else [k.id for k in keys]
     return {"keys": items, "current_page": page, "size": size}

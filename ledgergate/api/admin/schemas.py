@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
-from pydantic_core import to_jsonable_python
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
+from pydantic_core import PydanticCustomError, to_jsonable_python
+
+from ledgergate.services.body_fields import MAX_NAME_SHOWN, UNKNOWN_FIELD, unknown_field_message
 
 Usd = StrictFloat | StrictInt
 # What an entity column (and a charge's entity_id) holds; PostgreSQL refuses longer values, SQLite would not.
 Bounded = Annotated[str, Field(max_length=255)]
+# A field's stored JSON (metadata, model_max_budget...): entities are cached in every instance, so one key must not
+# carry megabytes (the body limit bounds a request, not what accumulates per entity).
+MAX_FIELD_JSON_BYTES = 64 * 1024
 
 
 def _has_nul(value: Any) -> bool:
@@ -28,8 +33,22 @@ class JsonBody(BaseModel):
 
     JSON parsing accepts what no store does (no input may cause a 5xx): lone surrogates (``"\\ud800"``), which
     neither the JSON encoder nor the database drivers take, integers beyond 64 bits inside ``metadata``, and NUL
-    characters, which PostgreSQL refuses in text.
+    characters, which PostgreSQL refuses in text. A field the model does not have is refused (``unknown_field``),
+    naming the closest known field: ignoring it would store something other than what the client asked for.
     """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [str(name) for name in data if name not in cls.model_fields]
+            if unknown:
+                message = "; ".join(unknown_field_message(name, cls.model_fields) for name in unknown[:5])
+                more = f"; and {len(unknown) - 5} more unknown fields" if len(unknown) > 5 else ""
+                raise PydanticCustomError(UNKNOWN_FIELD, message + more, {"field": unknown[0][:MAX_NAME_SHOWN]})
+        return data
 
     @field_validator("*")
     @classmethod
@@ -38,16 +57,17 @@ class JsonBody(BaseModel):
             return value  # amounts: the domain checks their range, with a message saying what the range is
         try:
             jsonable = to_jsonable_python(value)
-            orjson.dumps(jsonable)
+            size_bytes = len(orjson.dumps(jsonable))
         except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
             raise ValueError(f"cannot be stored: {exc}") from None
+        if size_bytes > MAX_FIELD_JSON_BYTES:
+            raise ValueError(f"is too large: {size_bytes} bytes of JSON, at most {MAX_FIELD_JSON_BYTES}")
         if _has_nul(jsonable):
             raise ValueError("cannot be stored: contains a NUL character")
         return value
 
 
 class BudgetWindowIn(JsonBody):
-    model_config = ConfigDict(extra="forbid")
     budget_duration: str = Field(description="<positive int><unit>, unit s m h d w mo, or hourly/daily/...")
     max_budget: Usd = Field(description="USD per period, >= 0")
 
