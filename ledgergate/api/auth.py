@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from starlette.requests import Request
@@ -14,35 +12,10 @@ from ledgergate.api.errors import ApiError
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.ports import Clock
+from ledgergate.domain.principals import Principal, Role
 from ledgergate.services.directory import Directory
 
-
-class Role(StrEnum):
-    PROXY_ADMIN = "proxy_admin"
-    PROXY_ADMIN_VIEWER = "proxy_admin_viewer"
-    INTERNAL_USER = "internal_user"
-    INTERNAL_USER_VIEWER = "internal_user_viewer"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    role: Role
-    key: Entity  # the calling key (a synthetic one for the master key)
-    is_master: bool = False
-
-    @property
-    def actor(self) -> str:
-        if self.is_master:
-            return "master_key"
-        return f"key:{self.key.alias or self.key.id[:12]}"
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role is Role.PROXY_ADMIN
-
-    @property
-    def can_read_all(self) -> bool:
-        return self.role in (Role.PROXY_ADMIN, Role.PROXY_ADMIN_VIEWER)
+__all__ = ["Authenticator", "HeaderLookup", "Principal", "Role", "bearer_secret"]
 
 
 class HeaderLookup(Protocol):

@@ -31,11 +31,19 @@ from ledgergate.api.errors import ApiError, error_response, exception_response
 from ledgergate.api.llm_request import ParsedRequest, upstream_body
 from ledgergate.api.refusals import refused_response
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.model_access import first_refusing
 from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.domain.pricing import Usage
 from ledgergate.domain.rate_limits import RateLimited
 from ledgergate.services.metrics import RefusalReason
-from ledgergate.services.request_charging import EntityBlocked, LlmCall, Refusal, RequestCharger, Ticket
+from ledgergate.services.request_charging import (
+    EntityBlocked,
+    LlmCall,
+    ModelNotAllowed,
+    Refusal,
+    RequestCharger,
+    Ticket,
+)
 from ledgergate.upstream.errors import UpstreamError, openai_error_body
 from ledgergate.upstream.sse import StreamTracker
 
@@ -77,9 +85,6 @@ class LlmEndpoints:
             reason = dialect.unsupported(deployment)
             if reason is not None:
                 raise ApiError(400, reason, "invalid_request_error", "model")
-        if not principal.key.allows_model(parsed.model):
-            metrics.refused(RefusalReason.MODEL_NOT_ALLOWED)
-            raise ApiError(403, f"this key may not use model {parsed.model!r}", "permission_error", "model")
         call = LlmCall(
             request_id=_request_id(),
             route=dialect.route,
@@ -102,6 +107,9 @@ class LlmEndpoints:
             rate_limited = isinstance(outcome, RateLimited)
             metrics.refused(RefusalReason.RATE_LIMIT_EXCEEDED if rate_limited else RefusalReason.BUDGET_EXCEEDED)
             raise _Refused(refused_response(outcome, container.clock.now_s()))
+        if isinstance(outcome, ModelNotAllowed):  # the key's, its user's, team's, organization's or a tag's list
+            metrics.refused(RefusalReason.MODEL_NOT_ALLOWED)
+            raise ApiError(403, outcome.reason, "permission_error", "model")
         if isinstance(outcome, EntityBlocked):
             metrics.refused(RefusalReason.BLOCKED)
             raise ApiError(403, outcome.reason, "permission_error")
@@ -245,10 +253,11 @@ class LlmEndpoints:
         except Exception as exc:
             await exception_response(exc)(scope, receive, send)
             return
+        gates = await container.charger.model_gates(principal.key)
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "ledgergate"}
             for name in container.router.model_names
-            if principal.key.allows_model(name)
+            if first_refusing(name, gates) is None
         ]
         await send_body(send, 200, orjson.dumps({"object": "list", "data": data}), {})
 

@@ -1,8 +1,8 @@
 """Dashboard writes go through the admin API's own route functions, with the logged-in principal as caller.
 
-So a write from the dashboard is validated (request schema, domain rules) and authorised (team admin checks)
-exactly as the same write over HTTP; routes that FastAPI guards with the ``Admin`` dependency are guarded here
-by ``require_admin`` because the dependency does not run when the function is called directly.
+So a write from the dashboard is validated (request schema, domain rules) and authorised exactly as the same
+write over HTTP: the routes ask ``services.authorization.authorize``, and for routes that FastAPI guards with the
+``Admin`` dependency (which does not run when the function is called directly) ``permitted`` asks it here.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ledgergate.api.errors import ApiError
 from ledgergate.dashboard.viewer import Viewer
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.errors import EntityConflict, InvalidInput
+from ledgergate.services.authorization import Action, Everything, authorize
 from ledgergate.services.body_fields import UNKNOWN_FIELD
 from ledgergate.services.errors import ServiceError
 
@@ -83,9 +84,11 @@ async def call_api(action: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         raise Refused(409, str(exc)) from exc
 
 
-def require_admin(viewer: Viewer) -> Principal:
-    if not viewer.is_admin:
-        raise Refused(403, "only a proxy admin may do this")
+def permitted(viewer: Viewer, action: Action = Action.ADMIN_WRITE) -> Principal:
+    """The same decision as the API's ``Admin`` dependency: ``authorize``, for a route called directly."""
+    denied = authorize(viewer.principal, action, Everything())
+    if denied is not None:
+        raise Refused(403, denied.reason, denied.param)
     return viewer.principal
 
 
@@ -95,11 +98,11 @@ async def create(slug: str, request: Request, viewer: Viewer, body: dict[str, An
     if slug == "keys":
         return await call_api(key_routes.generate_key(validated(KeyGenerateIn, body), request, caller))
     if slug == "teams":
-        return await call_api(teams.new_team(validated(TeamNewIn, body), request, require_admin(viewer)))
+        return await call_api(teams.new_team(validated(TeamNewIn, body), request, permitted(viewer)))
     if slug == "users":
-        return await call_api(users.new_user(validated(UserNewIn, body), request, require_admin(viewer)))
+        return await call_api(users.new_user(validated(UserNewIn, body), request, caller))
     if slug == "tags":
-        return await call_api(tags.new_tag(validated(TagIn, body), request, require_admin(viewer)))
+        return await call_api(tags.new_tag(validated(TagIn, body), request, permitted(viewer)))
     raise Refused(404, f"{slug} cannot be created here")
 
 
@@ -110,13 +113,13 @@ async def update(slug: str, entity_id: str, request: Request, viewer: Viewer, bo
         return await call_api(key_routes.update_key(model, request, caller))
     if slug == "teams":
         team = validated(TeamUpdateIn, {**body, "team_id": entity_id})
-        return await call_api(teams.update_team(team, request, require_admin(viewer)))
+        return await call_api(teams.update_team(team, request, permitted(viewer)))
     if slug == "users":
         user = validated(UserUpdateIn, {**body, "user_id": entity_id})
-        return await call_api(users.update_user(user, request, require_admin(viewer)))
+        return await call_api(users.update_user(user, request, caller))
     if slug == "tags":
         return await call_api(
-            tags.update_tag(validated(TagIn, {**body, "name": entity_id}), request, require_admin(viewer))
+            tags.update_tag(validated(TagIn, {**body, "name": entity_id}), request, permitted(viewer))
         )
     raise Refused(404, f"{slug} cannot be edited here")
 
@@ -143,9 +146,9 @@ async def reset(
     route = _ADMIN_ONLY_RESETS.get(entity_type)
     if route is None:
         raise Refused(404, f"a {entity_type.value} has no spend to reset here")
-    return await call_api(route(entity_id, body, request, require_admin(viewer)))
+    return await call_api(route(entity_id, body, request, permitted(viewer)))
 
 
 async def set_key_blocked(key_id: str, request: Request, viewer: Viewer, blocked: bool) -> dict[str, Any]:
     route = key_routes.block_key if blocked else key_routes.unblock_key
-    return await call_api(route(KeyRefIn(key=key_id), request, require_admin(viewer)))
+    return await call_api(route(KeyRefIn(key=key_id), request, viewer.principal))

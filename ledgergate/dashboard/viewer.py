@@ -83,8 +83,8 @@ class Viewer:
     def may_reset(self, entity: Entity) -> bool:
         if self.is_admin:
             return True
-        team_id = entity.id if entity.type is EntityType.TEAM else entity.team_id
-        return entity.type in (EntityType.KEY, EntityType.TEAM) and team_id in self.admin_team_ids
+        # A team admin resets their team's keys, never the team itself (services/authorization.py).
+        return entity.type is EntityType.KEY and entity.team_id in self.admin_team_ids
 
     def may_block(self, entity: Entity) -> bool:
         return self.is_admin and entity.type is EntityType.KEY

@@ -13,6 +13,7 @@ from ledgergate.domain.durations import DurationError, add_duration, parse_durat
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.errors import EntityConflict, InvalidInput
 from ledgergate.domain.ports import Clock
+from ledgergate.services.authorization import BLOCKED_BY_PROXY_ADMIN
 from ledgergate.services.budget_fields import apply_budget_fields
 from ledgergate.services.directory import Directory
 from ledgergate.services.errors import Conflict, NotFound
@@ -35,6 +36,15 @@ def abbreviate(secret: str) -> str:
     return f"{secret[:5]}...{secret[-4:]}"
 
 
+def _block_record(entity: Entity, blocked: bool, blocker: str) -> dict[str, Any]:
+    """Who holds the block: a proxy admin's block stays a proxy admin's when a team admin blocks again."""
+    extra = {k: v for k, v in entity.extra.items() if k != "blocked_by"}
+    if not blocked:
+        return extra
+    held = entity.extra.get("blocked_by", BLOCKED_BY_PROXY_ADMIN) if entity.blocked else None
+    return {**extra, "blocked_by": BLOCKED_BY_PROXY_ADMIN if BLOCKED_BY_PROXY_ADMIN in (held, blocker) else blocker}
+
+
 def _str_tuple(value: object, field: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -55,7 +65,7 @@ class KeyService:
             raise NotFound("key not found", param="key")
         return entity
 
-    def _apply(self, entity: Entity, fields: Mapping[str, Any]) -> Entity:
+    def _apply(self, entity: Entity, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN) -> Entity:
         changes: dict[str, Any] = {}
         for name in _PLAIN_FIELDS:
             if name in fields:
@@ -74,6 +84,7 @@ class KeyService:
             changes["metadata"] = metadata
         if "blocked" in fields:
             changes["blocked"] = bool(fields["blocked"])
+            changes["extra"] = _block_record(entity, changes["blocked"], blocker)
         if "duration" in fields:
             changes["expires_at_s"] = self._expiry(fields["duration"])
         return apply_budget_fields(entity.updated(**changes), fields)
@@ -99,14 +110,30 @@ class KeyService:
         if entity.budget_id and await self._directory.get(EntityType.BUDGET, entity.budget_id) is None:
             raise NotFound(f"budget {entity.budget_id!r} not found", param="budget_id")
 
-    async def generate(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _secret(self, fields: Mapping[str, Any]) -> str:
         secret = fields.get("key") or SECRET_PREFIX + secrets.token_urlsafe(24)
         if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX) or len(secret) < 8:
             raise InvalidInput("key", f"a custom key must be a string starting with {SECRET_PREFIX!r}")
+        return secret
+
+    def preview_new(self, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN) -> Entity:
+        """The key ``generate`` would store (without its secret's id), for authorization to judge first."""
+        now_s = self._clock.now_s()
+        return self._apply(Entity(EntityType.KEY, "", created_at_s=now_s, updated_at_s=now_s), fields, blocker)
+
+    def preview_update(
+        self, current: Entity, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN
+    ) -> Entity:
+        """The key ``update`` would store, for authorization to judge first."""
+        return self._apply(current, fields, blocker)
+
+    async def generate(self, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN) -> dict[str, Any]:
+        secret = self._secret(fields)
         now_s = self._clock.now_s()
         entity = self._apply(
             Entity(EntityType.KEY, hash_secret(secret), created_at_s=now_s, updated_at_s=now_s),
             fields,
+            blocker,
         )
         entity = entity.updated(extra={**entity.extra, "key_name": abbreviate(secret)})
         await self._check_references(entity)
@@ -118,9 +145,15 @@ class KeyService:
         view["key"] = secret  # the only time the secret is ever shown
         return view
 
-    async def update(self, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    async def update(
+        self, key: str, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN, expected: Entity | None = None
+    ) -> dict[str, Any]:
+        """``expected``: the key as authorised; a concurrent change in between is a 409, not a silent overwrite."""
         current = await self.get(key)
-        entity = self._apply(current, fields).updated(updated_at_s=self._clock.now_s(), version=current.version + 1)
+        if expected is not None and current.version != expected.version:
+            raise Conflict("the key changed concurrently; retry", param="key")
+        entity = self._apply(current, fields, blocker)
+        entity = entity.updated(updated_at_s=self._clock.now_s(), version=current.version + 1)
         await self._check_references(entity)
         try:
             await self._directory.save(entity)
@@ -128,8 +161,10 @@ class KeyService:
             raise Conflict(str(exc)) from exc
         return await self.view(entity)
 
-    async def set_blocked(self, key: str, blocked: bool) -> dict[str, Any]:
-        return await self.update(key, {"blocked": blocked})
+    async def set_blocked(
+        self, key: str, blocked: bool, blocker: str = BLOCKED_BY_PROXY_ADMIN, expected: Entity | None = None
+    ) -> dict[str, Any]:
+        return await self.update(key, {"blocked": blocked}, blocker, expected)
 
     async def delete(self, keys: list[str]) -> list[str]:
         deleted = []

@@ -17,6 +17,7 @@ from ledgergate.domain.admission import Admitted, BudgetMode, CounterKey, Counte
 from ledgergate.domain.charging import EntityRef, EntityType, RequestParties, charge_targets, request_tags
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.model_access import first_refusing, not_allowed_message
 from ledgergate.domain.output_caps import DEFAULT_MAX_N, bounded_cap, completions_per_request, exceeds_hold
 from ledgergate.domain.ports import Clock, Counters, CounterStoreUnavailable, Ledger
 from ledgergate.domain.pricing import Usage, cost_nanos, max_cost_nanos, output_tokens_affordable
@@ -89,6 +90,14 @@ class EntityBlocked:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ModelNotAllowed:
+    """A ``models`` list of the key, its user, team, organization or a tag does not allow the requested model."""
+
+    entity: EntityRef
+    reason: str
+
+
 class SettleObserver(Protocol):
     def settled(self, ticket: Ticket, cost_nanos: int) -> None:
         """Called once a charge is in the counters; must not block the response (schedule work, return)."""
@@ -131,7 +140,7 @@ class RequestCharger:
         self.spend_observer: SpendObserver | None = None  # the metrics
         self._rate_limits_cache: dict[int, tuple[Mapping[str, Any], RateLimits]] = {}
 
-    async def parties_of(self, key: Entity, call: LlmCall) -> RequestParties:
+    async def parties_of(self, key: Entity, call: LlmCall | None) -> RequestParties:
         team = await self._directory.get(EntityType.TEAM, key.team_id) if key.team_id else None
         return RequestParties(
             key_id=key.id,
@@ -139,10 +148,10 @@ class RequestCharger:
             team_id=key.team_id,
             team_organization_id=team.organization_id if team else None,
             key_organization_id=key.organization_id,
-            customer_id=call.customer_id,
+            customer_id=call.customer_id if call else None,
             key_tags=key.tags,
             team_tags=team.tags if team else (),
-            client_tags=call.client_tags,
+            client_tags=call.client_tags if call else (),
             allow_client_tags=self._allow_client_tags,
             has_global_budget=bool(self._global_windows),
         )
@@ -154,7 +163,20 @@ class RequestCharger:
             return Entity(EntityType.GLOBAL, target.id, budget_limits=self._global_windows, alias="proxy")
         return await self._directory.get(target.type, target.id)
 
-    async def admit(self, key: Entity, call: LlmCall) -> Ticket | Refusal | RateLimited | EntityBlocked:
+    async def model_gates(self, key: Entity, targets: Sequence[EntityRef] | None = None) -> list[Entity]:
+        """Every entity whose ``models`` list applies to requests of ``key`` (cached: no database round trip)."""
+        if targets is None:  # /v1/models: the key, its team and their tags (no request, so no client tags)
+            targets = charge_targets(await self.parties_of(key, None))
+        gates = [entity for target in targets if (entity := await self._target_entity(key, target)) is not None]
+        user_is_target = any(target.type is EntityType.USER for target in targets)
+        if key.user_id and not user_is_target:  # a team key: its user's models restrict it too
+            user = await self._directory.get(EntityType.USER, key.user_id)
+            gates += [user] if user is not None else []
+        return gates
+
+    async def admit(
+        self, key: Entity, call: LlmCall
+    ) -> Ticket | Refusal | RateLimited | EntityBlocked | ModelNotAllowed:
         """Place a hold for the request's maximum cost on every window of every target, and one on each of their
         rate limits, in one atomic step; or refuse. A request whose ``n`` or ``best_of`` exceeds ``max_n`` raises
         ``InvalidInput`` before anything is held."""
@@ -165,6 +187,9 @@ class RequestCharger:
         now_s = self._clock.now_s()
         parties = await self.parties_of(key, call)
         targets = charge_targets(parties)
+        refusing = first_refusing(call.model, await self.model_gates(key, targets))
+        if refusing is not None:
+            return ModelNotAllowed(refusing.ref, not_allowed_message(refusing, call.model))
         lines: list[CounterLine] = []
         owners: list[tuple[Entity, Window]] = []
         rates: list[tuple[Entity, RateLine]] = []  # after every budget line: a budget refusal is reported first

@@ -17,28 +17,13 @@ from typing import Any
 from ledgergate.domain.charging import EntityType, team_member_id
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.errors import InvalidInput
+from ledgergate.domain.memberships import MEMBER_ROLES, members_of, role_in_team
 from ledgergate.services.entities import DEFAULT_USER_ROLE, TEAM, TEAM_MEMBER, USER, EntityService
 from ledgergate.services.errors import Conflict, NotFound
 from ledgergate.services.keys import KeyService
 
-MEMBER_ROLES = ("admin", "user")
 _WRITE_ATTEMPTS = 5
-
-
-def members_of(team: Entity) -> list[dict[str, Any]]:
-    members = team.extra.get("members_with_roles") or []
-    return [dict(m) for m in members if isinstance(m, dict)]
-
-
-def role_in_team(team: Entity, user_id: str | None) -> str | None:
-    """The user's role in ``team`` (``admin`` or ``user``), ``None`` for a non-member."""
-    if user_id is None:
-        return None
-    for member in members_of(team):
-        if member.get("user_id") == user_id:
-            role = member.get("role")
-            return role if isinstance(role, str) else "user"
-    return None
+__all__ = ["MEMBER_ROLES", "TeamService", "members_of", "role_in_team"]
 
 
 class TeamService:
@@ -87,6 +72,13 @@ class TeamService:
             raise NotFound(f"user {user_id or email!r} not found", param="user_id" if user_id else "user_email")
         fields = {"user_email": email, "user_role": DEFAULT_USER_ROLE}
         return await self._entities.create(USER, user_id, fields)
+
+    async def existing_user(self, member: Mapping[str, Any]) -> Entity | None:
+        """The user a member entry names, if it exists (``None``: ``add_members`` would create it)."""
+        try:
+            return await self._user_for(member, create=False)
+        except NotFound:
+            return None
 
     async def add_members(
         self, team_id: str, members: Sequence[Mapping[str, Any]], max_budget_in_team: object

@@ -102,7 +102,7 @@ def test_dashboard_viewer_cannot_write(gateway: GatewayServer) -> None:
         assert client.post("/ui/keys/new", data={"csrf_token": token, "key_alias": "x"}).status_code == 403
         blocked = client.post(f"/ui/keys/block/{target['token']}", data={"csrf_token": token})
         assert blocked.status_code == 303
-        assert client.get(blocked.headers["location"]).text.count("only a proxy admin may do this") == 1
+        assert client.get(blocked.headers["location"]).text.count("only a proxy admin or an admin of the team") == 1
     with admin_api(gateway) as api:
         assert api.get("/key/info", params={"key": target["token"]}).json()["info"]["blocked"] is False
 

@@ -106,9 +106,13 @@ ENDPOINTS: dict[tuple[str, str], tuple[Factory, dict[str, int]]] = {
         lambda c, r: _with(c.team(), "POST", "/team/member_add", "team_id", member={"user_id": uid("new")}),
         TEAM_WRITE,
     ),
-    ("POST", "/team/member_update"): (lambda c, r: _member(c, r, "/team/member_update", {"role": "admin"}), TEAM_WRITE),
+    ("POST", "/team/member_update"): (
+        lambda c, r: _member(c, r, "/team/member_update", {"max_budget_in_team": 1}),
+        TEAM_WRITE,
+    ),
     ("POST", "/team/member_delete"): (lambda c, r: _member(c, r, "/team/member_delete", {}), TEAM_WRITE),
-    ("POST", "/team/{team_id}/reset_spend"): (lambda c, r: _reset(c.team(), "/team/{}/reset_spend"), TEAM_WRITE),
+    # A team admin cannot lift their own team's budget (issue 12).
+    ("POST", "/team/{team_id}/reset_spend"): (lambda c, r: _reset(c.team(), "/team/{}/reset_spend"), WRITE),
     # organizations
     ("POST", "/organization/new"): (lambda c, r: _ready("POST", "/organization/new", json={}), WRITE),
     ("PATCH", "/organization/update"): (
@@ -168,9 +172,9 @@ ENDPOINTS: dict[tuple[str, str], tuple[Factory, dict[str, int]]] = {
     ("GET", "/key/info"): (lambda c, r: _with_q(_team_key(c), "/key/info", "key"), READ),
     ("GET", "/key/info#own"): (_own_key, OWN),
     ("GET", "/key/list"): (lambda c, r: _ready("GET", "/key/list"), OWN),
-    ("POST", "/key/delete"): (lambda c, r: _with_list(_team_key(c), "/key/delete", "keys"), WRITE),
-    ("POST", "/key/block"): (lambda c, r: _with(_team_key(c), "POST", "/key/block", "key"), WRITE),
-    ("POST", "/key/unblock"): (lambda c, r: _with(_team_key(c), "POST", "/key/unblock", "key"), WRITE),
+    ("POST", "/key/delete"): (lambda c, r: _with_list(_team_key(c), "/key/delete", "keys"), TEAM_WRITE),
+    ("POST", "/key/block"): (lambda c, r: _with(_team_key(c), "POST", "/key/block", "key"), TEAM_WRITE),
+    ("POST", "/key/unblock"): (lambda c, r: _with(_team_key(c), "POST", "/key/unblock", "key"), TEAM_WRITE),
     ("POST", "/key/{key}/reset_spend"): (lambda c, r: _reset(_team_key(c), "/key/{}/reset_spend"), TEAM_WRITE),
     # spend
     ("GET", "/spend/logs"): (lambda c, r: _ready("GET", "/spend/logs"), READ),
@@ -239,7 +243,8 @@ async def test_role_matrix_every_admin_endpoint_answers_each_role_as_expected(
     endpoint: tuple[str, str],
 ) -> None:
     """Proxy admins may do everything, viewers read only, internal users read their own, team admins manage
-    their team's members and keys; a missing key is a 401, every refusal a 403 with an error body."""
+    their team's plain members and keys (not the team's own spend); a missing key is a 401, every refusal a 403
+    with an error body."""
     factory, expected = ENDPOINTS[endpoint]
     ctx = Ctx(admin, *ctx_secrets, role_clients)
     method, path = endpoint

@@ -1,23 +1,32 @@
-"""Who may do what on the admin API, beyond the role dependencies of ``deps.py``.
-
-- proxy admin (master key, or a key whose user has ``user_role: proxy_admin``): everything;
-- ``proxy_admin_viewer``: every read (info, list), no write;
-- internal users (and internal user viewers): their own user info, the teams they belong to;
-- team admins (member role ``admin`` in the team's ``members_with_roles``, for the caller key's user): their
-  team's members, its keys (generate, update, reset_spend) and its spend reset.
-"""
+"""The admin routes' side of authorization: load what ``services.authorization.authorize`` needs, ask it, and
+turn a refusal into a 403. The rules themselves are in ``services/authorization.py``, nowhere else."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fastapi import Request
 
-from ledgergate.api.auth import Principal
 from ledgergate.api.errors import ApiError
 from ledgergate.container import Container
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
+from ledgergate.domain.principals import Principal
+from ledgergate.services.authorization import (
+    Action,
+    Everything,
+    KeyChange,
+    MemberChange,
+    Target,
+    TeamScope,
+    UserChange,
+    authorize,
+    user_role,
+)
+from ledgergate.services.entities import DEFAULT_USER_ROLE
 from ledgergate.services.entity_admin import EntityAdmin
-from ledgergate.services.teams import role_in_team
+from ledgergate.services.errors import NotFound
 
 
 def container(request: Request) -> Container:
@@ -33,46 +42,66 @@ def forbidden(message: str, param: str | None = None) -> ApiError:
     return ApiError(403, message, "permission_error", param)
 
 
-def is_team_admin(team: Entity | None, caller: Principal) -> bool:
-    return team is not None and role_in_team(team, caller.key.user_id) == "admin"
+def require(caller: Principal, action: Action, target: Target | None = None) -> None:
+    denied = authorize(caller, action, target if target is not None else Everything())
+    if denied is not None:
+        raise forbidden(denied.reason, denied.param)
 
 
-def is_team_member(team: Entity | None, caller: Principal) -> bool:
-    return team is not None and role_in_team(team, caller.key.user_id) is not None
+async def team_or_none(request: Request, team_id: str | None) -> Entity | None:
+    return await container(request).directory.get(EntityType.TEAM, team_id) if team_id else None
 
 
-async def may_manage_team(request: Request, caller: Principal, team_id: str | None) -> bool:
-    """A proxy admin, or an admin of ``team_id`` (``None``: no team, so only a proxy admin)."""
-    if caller.is_admin:
-        return True
-    if team_id is None:
-        return False
-    team = await container(request).directory.get(EntityType.TEAM, team_id)
-    return is_team_admin(team, caller)
+async def require_team(request: Request, caller: Principal, action: Action, team_id: str | None) -> None:
+    require(caller, action, TeamScope(await team_or_none(request, team_id)))
 
 
-async def require_team_manager(request: Request, caller: Principal, team_id: str | None, action: str) -> None:
-    if not await may_manage_team(request, caller, team_id):
-        raise forbidden(f"only a proxy admin or an admin of the team may {action}", "team_id")
+async def _team_ids_of(request: Request, user_id: str) -> frozenset[str]:
+    return frozenset(team.id for team in await entity_admin(request).teams.teams_of(user_id))
 
 
-async def require_key_manager(
-    request: Request,
-    caller: Principal,
-    team_ids: tuple[str | None, ...],
-    user_id: str | None,
-    organization_id: str | None = None,
+async def require_key_change(
+    request: Request, caller: Principal, action: Action, before: Entity | None, after: Entity
 ) -> None:
-    """Key writes by a non-proxy-admin: every team involved must be theirs, the key's user one of its members,
-    and no organization of the key's own (it would charge an organization outside their team)."""
-    if caller.is_admin:
-        return
-    if organization_id is not None:
-        raise forbidden("only a proxy admin may set a key's organization_id", "organization_id")
-    for team_id in team_ids:
-        await require_team_manager(request, caller, team_id, "create or change this key")
-    if user_id is not None:
-        team_id = team_ids[0]
-        team = await container(request).directory.get(EntityType.TEAM, team_id) if team_id else None
-        if team is None or role_in_team(team, user_id) is None:
-            raise forbidden("a team admin may only issue keys to members of the team", "user_id")
+    """Load the teams and users a key change involves and ask ``authorize``."""
+    directory = container(request).directory
+    teams: dict[str, Entity] = {}
+    for team_id in {after.team_id, before.team_id if before else None} - {None}:
+        team = await directory.get(EntityType.TEAM, str(team_id))
+        if team is not None:
+            teams[team.id] = team
+    bound_user = await directory.get(EntityType.USER, after.user_id) if after.user_id else None
+    before_user = None
+    if before is not None and before.user_id:
+        before_user = await directory.get(EntityType.USER, before.user_id)
+    bound_team_ids = await _team_ids_of(request, bound_user.id) if bound_user is not None else frozenset()
+    require(caller, action, KeyChange(before, after, teams, bound_user, bound_team_ids, before_user))
+
+
+async def require_member_change(
+    request: Request, caller: Principal, team_id: str, member: Mapping[str, Any], role_after: str | None
+) -> None:
+    """``role_after``: the member's role after the change (``None``: removed)."""
+    team = await team_or_none(request, team_id)
+    if team is None:
+        if caller.is_admin:
+            raise NotFound(f"team {team_id!r} not found", param="team_id")
+        raise forbidden("only a proxy admin or an admin of the team may change its members", "team_id")
+    require(caller, Action.MEMBER_WRITE, MemberChange(team, None))  # not this team's admin: 403 before any lookup
+    user = await entity_admin(request).teams.existing_user(member)
+    user_team_ids = await _team_ids_of(request, user.id) if user is not None else frozenset()
+    require(caller, Action.MEMBER_WRITE, MemberChange(team, user, user_team_ids, role_after))
+
+
+async def require_user_change(
+    request: Request, caller: Principal, user_id: str | None, fields: Mapping[str, Any], *, deleting: bool = False
+) -> None:
+    """A user created (``user_id`` unknown or None), updated with ``fields``, or deleted."""
+    before = await container(request).directory.get(EntityType.USER, user_id) if user_id else None
+    if deleting:
+        role_after = None
+    elif "user_role" in fields:  # null stores no role, which is read as the default one
+        role_after = str(fields["user_role"] or DEFAULT_USER_ROLE)
+    else:
+        role_after = user_role(before) if before is not None else DEFAULT_USER_ROLE
+    require(caller, Action.USER_WRITE, UserChange(before, role_after))

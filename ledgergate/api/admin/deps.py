@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ledgergate.api.auth import Principal
 from ledgergate.api.errors import ApiError
+from ledgergate.services.authorization import Action, Everything, authorize
 
 
 class ErrorDetail(BaseModel):
@@ -43,16 +44,19 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    if not principal.is_admin:
-        raise ApiError(403, "only a proxy admin may do this", "permission_error")
+def _permitted(principal: Principal, action: Action) -> Principal:
+    denied = authorize(principal, action, Everything())
+    if denied is not None:
+        raise ApiError(403, denied.reason, "permission_error", denied.param)
     return principal
+
+
+async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    return _permitted(principal, Action.ADMIN_WRITE)
 
 
 async def reader_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    if not principal.can_read_all:
-        raise ApiError(403, "only a proxy admin or proxy admin viewer may read this", "permission_error")
-    return principal
+    return _permitted(principal, Action.READ_ANY)
 
 
 AnyCaller = Annotated[Principal, Depends(current_principal)]

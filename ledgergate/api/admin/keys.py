@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from ledgergate.api.admin.access import require_key_manager, require_team_manager
-from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, AnyCaller
+from ledgergate.api.admin.access import require_key_change, require_team
+from ledgergate.api.admin.deps import ERROR_RESPONSES, AnyCaller
 from ledgergate.api.admin.entity_schemas import QueryId
 from ledgergate.api.admin.schemas import (
     KeyDeleteIn,
@@ -18,6 +18,8 @@ from ledgergate.api.admin.schemas import (
     provided,
 )
 from ledgergate.api.errors import ApiError
+from ledgergate.domain.principals import Principal
+from ledgergate.services.authorization import Action, blocked_by
 from ledgergate.services.key_listing import visible_keys
 from ledgergate.services.keys import key_id_of
 
@@ -34,21 +36,24 @@ def _services(request: Request) -> Any:
 
 @router.post("/key/generate")
 async def generate_key(body: KeyGenerateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
-    """A proxy admin, or a team admin for a key of their team (issued to no user or to a team member)."""
-    await require_key_manager(request, caller, (body.team_id,), body.user_id, body.organization_id)
-    result: dict[str, Any] = await _services(request).keys.generate(provided(body))
+    """A proxy admin, or a team admin for a key of their team (see docs/security-authz.md)."""
+    keys = _services(request).keys
+    fields = provided(body)
+    blocker = blocked_by(caller)
+    await require_key_change(request, caller, Action.KEY_WRITE, None, keys.preview_new(fields, blocker))
+    result: dict[str, Any] = await keys.generate(fields, blocker)
     return result
 
 
 @router.post("/key/update")
 async def update_key(body: KeyUpdateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """A proxy admin, or a team admin for a key of their team that stays in their team."""
-    if not caller.is_admin:
-        current = await _services(request).keys.get(body.key)
-        team_ids = (current.team_id, body.team_id) if "team_id" in body.model_fields_set else (current.team_id,)
-        user_id = body.user_id if "user_id" in body.model_fields_set else current.user_id
-        await require_key_manager(request, caller, team_ids, user_id, body.organization_id)
-    result: dict[str, Any] = await _services(request).keys.update(body.key, provided(body, exclude={"key"}))
+    keys = _services(request).keys
+    current = await keys.get(body.key)
+    fields = provided(body, exclude={"key"})
+    blocker = blocked_by(caller)
+    await require_key_change(request, caller, Action.KEY_WRITE, current, keys.preview_update(current, fields, blocker))
+    result: dict[str, Any] = await keys.update(body.key, fields, blocker, expected=current)
     return result
 
 
@@ -89,27 +94,42 @@ async def list_keys(
 
 
 @router.post("/key/delete")
-async def delete_keys(body: KeyDeleteIn, request: Request, _: Admin) -> dict[str, Any]:
-    return {"deleted_keys": await _services(request).keys.delete(body.keys)}
+async def delete_keys(body: KeyDeleteIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """A proxy admin, or a team admin for keys of their team; all or nothing."""
+    keys = _services(request).keys
+    for key in body.keys:
+        current = await keys.get(key)
+        await require_key_change(request, caller, Action.KEY_DELETE, current, current)
+    return {"deleted_keys": await keys.delete(body.keys)}
+
+
+async def _set_blocked(body: KeyRefIn, request: Request, caller: Principal, blocked: bool) -> dict[str, Any]:
+    keys = _services(request).keys
+    current = await keys.get(body.key)
+    blocker = blocked_by(caller)
+    after = keys.preview_update(current, {"blocked": blocked}, blocker)
+    await require_key_change(request, caller, Action.KEY_WRITE, current, after)
+    result: dict[str, Any] = await keys.set_blocked(body.key, blocked, blocker, expected=current)
+    return result
 
 
 @router.post("/key/block")
-async def block_key(body: KeyRefIn, request: Request, _: Admin) -> dict[str, Any]:
-    result: dict[str, Any] = await _services(request).keys.set_blocked(body.key, True)
-    return result
+async def block_key(body: KeyRefIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """A proxy admin, or a team admin for a key of their team."""
+    return await _set_blocked(body, request, caller, True)
 
 
 @router.post("/key/unblock")
-async def unblock_key(body: KeyRefIn, request: Request, _: Admin) -> dict[str, Any]:
-    result: dict[str, Any] = await _services(request).keys.set_blocked(body.key, False)
-    return result
+async def unblock_key(body: KeyRefIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """A proxy admin; a team admin only for a key of their team that a team admin blocked."""
+    return await _set_blocked(body, request, caller, False)
 
 
 @router.post("/key/{key}/reset_spend")
 async def reset_key_spend(key: KeyPath, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     services = _services(request)
     entity = await services.keys.get(key)
-    await require_team_manager(request, caller, entity.team_id, "reset this key's spend")
+    await require_team(request, caller, Action.KEY_RESET_SPEND, entity.team_id)
     result: dict[str, Any] = await services.resets.reset(
         entity, body.reset_to, body.budget_duration, caller.actor, body.reason or "", model=body.model
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ledgergate.api.admin.access import container, entity_admin, forbidden, is_team_member, require_team_manager
+from ledgergate.api.admin.access import container, entity_admin, require_member_change, require_team
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, AnyCaller
 from ledgergate.api.admin.entity_schemas import (
     MemberAddIn,
@@ -22,6 +22,8 @@ from ledgergate.api.admin.entity_schemas import (
 from ledgergate.api.admin.schemas import ResetSpendIn, provided
 from ledgergate.api.errors import ApiError
 from ledgergate.domain.charging import EntityType
+from ledgergate.domain.memberships import role_in_team
+from ledgergate.services.authorization import Action
 from ledgergate.services.entities import TEAM
 
 router = APIRouter(tags=["teams"], responses=ERROR_RESPONSES)
@@ -48,8 +50,7 @@ async def team_info(request: Request, caller: AnyCaller, team_id: QueryId = None
     if team_id is None:
         raise ApiError(400, "team_id: required", "invalid_request_error", "team_id")
     admin = entity_admin(request)
-    if not caller.can_read_all and not is_team_member(await admin.entities.find(TEAM, team_id), caller):
-        raise forbidden("only a proxy admin, a proxy admin viewer or a member of the team may read it", "team_id")
+    await require_team(request, caller, Action.TEAM_READ, team_id)
     return await admin.teams.info(await admin.entities.get(TEAM, team_id))
 
 
@@ -96,10 +97,11 @@ async def unblock_team(body: TeamRefIn, request: Request, _: Admin) -> dict[str,
 @router.post("/team/member_add")
 async def add_members(body: MemberAddIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """Add members (unknown users are created, as LiteLLM does); a proxy admin or a team admin."""
-    await require_team_manager(request, caller, body.team_id, "add members to this team")
     members = body.member if isinstance(body.member, list) else [body.member]
     if not members:
         raise ApiError(400, "member: at least one member is required", "invalid_request_error", "member")
+    for member in members:
+        await require_member_change(request, caller, body.team_id, member.model_dump(), member.role)
     return await entity_admin(request).teams.add_members(
         body.team_id, [m.model_dump() for m in members], body.max_budget_in_team
     )
@@ -108,24 +110,28 @@ async def add_members(body: MemberAddIn, request: Request, caller: AnyCaller) ->
 @router.post("/team/member_update")
 async def update_member(body: MemberUpdateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """Change a member's role and/or ``max_budget_in_team`` (over ``budget_duration`` when given)."""
-    await require_team_manager(request, caller, body.team_id, "update its members")
     selector = {"user_id": body.user_id, "user_email": body.user_email}
+    team = await entity_admin(request).entities.get(TEAM, body.team_id)
+    user = await entity_admin(request).teams.existing_user(selector)
+    role_after = body.role or (role_in_team(team, user.id) if user is not None else None) or "user"
+    await require_member_change(request, caller, body.team_id, selector, role_after)
     fields = provided(body, exclude={"team_id", "user_id", "user_email"})
     return await entity_admin(request).teams.update_member(body.team_id, selector, fields)
 
 
 @router.post("/team/member_delete")
 async def delete_member(body: MemberDeleteIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
-    await require_team_manager(request, caller, body.team_id, "remove its members")
     selector = {"user_id": body.user_id, "user_email": body.user_email}
+    await require_member_change(request, caller, body.team_id, selector, None)
     return await entity_admin(request).teams.remove_member(body.team_id, selector)
 
 
 @router.post("/team/{team_id}/reset_spend")
 async def reset_team_spend(team_id: PathId, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
-    """Set the team's spend in one window to ``reset_to``; a proxy admin or an admin of this team."""
+    """Set the team's spend in one window to ``reset_to``; a proxy admin only (a team admin resetting their own
+    team's spend would make its budget meaningless)."""
     team = await entity_admin(request).entities.get(TEAM, team_id)
-    await require_team_manager(request, caller, team.id, "reset its spend")
+    await require_team(request, caller, Action.TEAM_RESET_SPEND, team.id)
     result = await container(request).resets.reset(
         team, body.reset_to, body.budget_duration, caller.actor, body.reason or "", model=body.model
     )

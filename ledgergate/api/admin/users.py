@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from ledgergate.api.admin.access import container, entity_admin, forbidden
+from ledgergate.api.admin.access import container, entity_admin, forbidden, require_user_change
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, AnyCaller, Reader
 from ledgergate.api.admin.entity_schemas import PathId, QueryId, UserDeleteIn, UserNewIn, UserRole, UserUpdateIn
 from ledgergate.api.admin.schemas import ResetSpendIn, provided
@@ -19,19 +19,23 @@ router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
 
 
 @router.post("/user/new")
-async def new_user(body: UserNewIn, request: Request, _: Admin) -> dict[str, Any]:
+async def new_user(body: UserNewIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """Create a user; like LiteLLM, also issue them a personal key (``key`` in the response) unless
-    ``auto_create_key`` is false."""
+    ``auto_create_key`` is false. A proxy admin, granting only roles below its own."""
     fields = provided(body, exclude={"user_id", "teams", "auto_create_key", "key_alias"})
+    await require_user_change(request, caller, body.user_id, fields)
     return await entity_admin(request).users.create(
         body.user_id, fields, body.teams or [], auto_create_key=body.auto_create_key, key_alias=body.key_alias
     )
 
 
 @router.post("/user/update")
-async def update_user(body: UserUpdateIn, request: Request, _: Admin) -> dict[str, Any]:
+async def update_user(body: UserUpdateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """A proxy admin; a role changes only when the caller is stronger than both the old and the new role."""
     admin = entity_admin(request)
-    user = await admin.entities.update(USER, body.user_id, provided(body, exclude={"user_id"}))
+    fields = provided(body, exclude={"user_id"})
+    await require_user_change(request, caller, body.user_id, fields)
+    user = await admin.entities.update(USER, body.user_id, fields)
     return await admin.users.view(user)
 
 
@@ -49,8 +53,11 @@ async def user_info(request: Request, caller: AnyCaller, user_id: QueryId = None
 
 
 @router.post("/user/delete")
-async def delete_users(body: UserDeleteIn, request: Request, _: Admin) -> dict[str, Any]:
-    """Delete users, their keys and their team memberships (LiteLLM semantics); their spend records stay."""
+async def delete_users(body: UserDeleteIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
+    """Delete users, their keys and their team memberships (LiteLLM semantics); their spend records stay.
+    A proxy admin, for users whose role is below its own."""
+    for user_id in body.user_ids:
+        await require_user_change(request, caller, user_id, {}, deleting=True)
     return await entity_admin(request).users.delete(body.user_ids)
 
 

@@ -1,0 +1,40 @@
+"""Who is calling the admin API or the gateway: a role, the calling key, and whether it is the master key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ledgergate.domain.entities import Entity
+
+
+class Role(StrEnum):
+    PROXY_ADMIN = "proxy_admin"
+    PROXY_ADMIN_VIEWER = "proxy_admin_viewer"
+    INTERNAL_USER = "internal_user"
+    INTERNAL_USER_VIEWER = "internal_user_viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    key: Entity  # the calling key (a synthetic one for the master key)
+    is_master: bool = False
+
+    @property
+    def actor(self) -> str:
+        if self.is_master:
+            return "master_key"
+        return f"key:{self.key.alias or self.key.id[:12]}"
+
+    @property
+    def user_id(self) -> str | None:
+        return None if self.is_master else self.key.user_id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.PROXY_ADMIN
+
+    @property
+    def can_read_all(self) -> bool:
+        return self.role in (Role.PROXY_ADMIN, Role.PROXY_ADMIN_VIEWER)
