@@ -7,7 +7,7 @@ a 403; the decision itself does no I/O, so the HTTP API, the dashboard and the t
 
 Roles, strongest first: the master key, ``proxy_admin``, ``proxy_admin_viewer``, ``internal_user``,
 ``internal_user_viewer``. Team admins are internal users with member role ``admin`` in a team: they manage
-their team's keys and plain members, within what the team itself may do (see docs/security-authz.md).
+their team's keys and plain members, within what the team itself may do (see docs/security.md#roles-and-authorization).
 """
 
 from __future__ import annotations

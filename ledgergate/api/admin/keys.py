@@ -36,7 +36,7 @@ def _services(request: Request) -> Any:
 
 @router.post("/key/generate")
 async def generate_key(body: KeyGenerateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
-    """A proxy admin, or a team admin for a key of their team (see docs/security-authz.md)."""
+    """A proxy admin, or a team admin for a key of their team (see docs/security.md#roles-and-authorization)."""
     keys = _services(request).keys
     fields = provided(body)
     blocker = blocked_by(caller)
