@@ -12,6 +12,7 @@ import httpx
 
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import MASTER_KEY, GatewayServer
+from tests.support.timing import scaled
 
 T = TypeVar("T")
 NANOS_PER_USD = 1_000_000_000
@@ -92,8 +93,9 @@ def assert_error_body(response: httpx.Response, status: int, error_type: str | N
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout_s: float = 5.0) -> T:
-    """Poll ``probe`` until ``accept`` holds (background settlement is asynchronous); returns the last value."""
-    deadline = time.monotonic() + timeout_s
+    """Poll ``probe`` until ``accept`` holds (background settlement is asynchronous); returns the last value.
+    ``timeout_s`` is a base value, scaled (tests/support/timing.py)."""
+    deadline = time.monotonic() + scaled(timeout_s)
     while True:
         value = await probe()
         if accept(value) or time.monotonic() > deadline:

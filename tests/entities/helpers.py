@@ -7,14 +7,13 @@ refuses (standard mode admits while spent + held < max_budget).
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Any
 
 import httpx
 
 from tests.support.gateway import FLAT_MODEL, FLAT_OUTPUT_NANOS_PER_TOKEN, GatewayServer
+from tests.support.timing import fresh_period_async
 
 TOKENS = 10
 REQUEST_NANOS = TOKENS * FLAT_OUTPUT_NANOS_PER_TOKEN
@@ -99,9 +98,8 @@ def refused_by(response: httpx.Response) -> tuple[str, str, str | None]:
     return error["entity"], error["entity_id"], error["budget_duration"]
 
 
-async def clear_of_boundary(period_s: int, margin_s: float = 2.0) -> None:
-    """Sleep past the next ``period_s`` boundary when it is less than ``margin_s`` away, so that a test using a
-    long window (1h, 1d) never straddles a reset it does not expect."""
-    remaining = period_s - time.time() % period_s
-    if remaining < margin_s:
-        await asyncio.sleep(remaining + 0.05)
+async def clear_of_boundary(period_s: int, margin_s: float = 30.0) -> None:
+    """Sleep past the next ``period_s`` boundary when it is less than ``margin_s`` (a base value, scaled: see
+    tests/support/timing.py) away, so that a test using a long window (1h, 1d) never straddles a reset it does
+    not expect, even on a loaded machine."""
+    await fresh_period_async(period_s, needed_s=margin_s)
