@@ -15,7 +15,7 @@ import yaml
 
 from ledgergate.config import load_config
 from tests.support.gateway import FLAT_MODEL, FLAT_OUTPUT_NANOS_PER_TOKEN, MASTER_KEY, GatewayServer
-from tests.support.timing import scaled
+from tests.support.timing import HTTP_TIMEOUT_S, scaled
 
 T = TypeVar("T")
 NANOS_PER_USD = 1_000_000_000
@@ -41,7 +41,9 @@ class AlertingGateway(GatewayServer):
 
 
 def client(gateway: GatewayServer, secret: str = MASTER_KEY) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=gateway.base_url, headers={"authorization": f"Bearer {secret}"}, timeout=30)
+    return httpx.AsyncClient(
+        base_url=gateway.base_url, headers={"authorization": f"Bearer {secret}"}, timeout=HTTP_TIMEOUT_S
+    )
 
 
 def usd(nanos: int) -> float:

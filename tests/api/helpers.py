@@ -12,7 +12,7 @@ import httpx
 
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import MASTER_KEY, GatewayServer
-from tests.support.timing import scaled
+from tests.support.timing import HTTP_TIMEOUT_S, scaled
 
 T = TypeVar("T")
 NANOS_PER_USD = 1_000_000_000
@@ -24,7 +24,7 @@ def admin_client(gateway: GatewayServer, **kwargs: Any) -> httpx.AsyncClient:
 
 def bearer_client(gateway: GatewayServer, secret: str, **kwargs: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=gateway.base_url, headers={"authorization": f"Bearer {secret}"}, timeout=30.0, **kwargs
+        base_url=gateway.base_url, headers={"authorization": f"Bearer {secret}"}, timeout=HTTP_TIMEOUT_S, **kwargs
     )
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import FLAT_MODEL, MASTER_KEY, GatewayServer
-from tests.support.timing import scaled
+from tests.support.timing import HTTP_TIMEOUT_S
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,7 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 REQUIRE_ENV = "LEDGERGATE_REQUIRE_SERVICES"
-HTTP_TIMEOUT_S = scaled(30.0)
 # Set to 1 to (re)write docs/screenshots/*.png from the screenshot test.
 UPDATE_SCREENSHOTS_ENV = "LEDGERGATE_UPDATE_SCREENSHOTS"
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

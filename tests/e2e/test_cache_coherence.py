@@ -157,7 +157,9 @@ async def pair_of(tmp_path: Path, lease_s: float) -> AsyncIterator[Pair]:
         yield Pair(instances[0], instances[1], prefix)
     finally:
         for instance in instances:
-            await instance.aclose()
+            # Bounded: this teardown hung forever now and then (idle loop, before this file's timing changes
+            # too), which would stall a whole run; a failure names it instead.
+            await asyncio.wait_for(instance.aclose(), scaled(30.0))
         admin: Redis = redis_client()
         await delete_prefixed(admin, prefix)
         await admin.aclose()

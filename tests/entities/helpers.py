@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.support.gateway import FLAT_MODEL, FLAT_OUTPUT_NANOS_PER_TOKEN, GatewayServer
-from tests.support.timing import fresh_period_async
+from tests.support.timing import HTTP_TIMEOUT_S, fresh_period_async
 
 TOKENS = 10
 REQUEST_NANOS = TOKENS * FLAT_OUTPUT_NANOS_PER_TOKEN
@@ -35,7 +35,7 @@ def uid(prefix: str) -> str:
 def client_of(gateway: GatewayServer, secret: str | None) -> httpx.AsyncClient:
     headers = {"authorization": f"Bearer {secret}"} if secret else {}
     # Plain HTTP to loopback: skipping the CA bundle makes a client ~40 ms cheaper, and tests make many.
-    return httpx.AsyncClient(base_url=gateway.base_url, headers=headers, timeout=30.0, verify=False)
+    return httpx.AsyncClient(base_url=gateway.base_url, headers=headers, timeout=HTTP_TIMEOUT_S, verify=False)
 
 
 def ok(response: httpx.Response) -> Any:

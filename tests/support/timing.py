@@ -43,6 +43,10 @@ def scaled(seconds: float) -> float:
     return seconds * TIME_SCALE
 
 
+# What a test's HTTP client waits for one answer from a gateway on this machine: the bound of a hang, no speed.
+HTTP_TIMEOUT_S = 30.0 * TIME_SCALE
+
+
 def scaled_ms(seconds: float) -> int:
     """``scaled(seconds)`` in whole milliseconds, for APIs that take them (Playwright)."""
     return math.ceil(scaled(seconds) * 1000)
