@@ -71,8 +71,8 @@ class Node:
         self.redis = Redis.from_url(
             proxy.url,
             decode_responses=True,
-            socket_connect_timeout=0.5,
-            socket_timeout=0.5,
+            socket_connect_timeout=timing.scaled(0.5),
+            socket_timeout=timing.scaled(0.5),
             retry=Retry(NoBackoff(), 1),
         )
         self.counters = FallbackCounters(
