@@ -12,7 +12,7 @@ import uvicorn
 from tests.support.timing import scaled
 
 # Base values (see tests/support/timing.py): a gateway's start-up runs the migrations and builds the container.
-STARTUP_TIMEOUT_S = scaled(60.0)
+STARTUP_TIMEOUT_S = scaled(120.0)
 SHUTDOWN_TIMEOUT_S = scaled(30.0)
 
 
