@@ -15,6 +15,7 @@ import yaml
 
 from ledgergate.config import load_config
 from tests.support.gateway import FLAT_MODEL, FLAT_OUTPUT_NANOS_PER_TOKEN, MASTER_KEY, GatewayServer
+from tests.support.timing import HTTP_TIMEOUT_S, scaled
 
 T = TypeVar("T")
 NANOS_PER_USD = 1_000_000_000
@@ -40,7 +41,9 @@ class AlertingGateway(GatewayServer):
 
 
 def client(gateway: GatewayServer, secret: str = MASTER_KEY) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=gateway.base_url, headers={"authorization": f"Bearer {secret}"}, timeout=30)
+    return httpx.AsyncClient(
+        base_url=gateway.base_url, headers={"authorization": f"Bearer {secret}"}, timeout=HTTP_TIMEOUT_S
+    )
 
 
 def usd(nanos: int) -> float:
@@ -69,7 +72,7 @@ async def spend(gateway: GatewayServer, secret: str, output_tokens: int) -> None
 
 async def eventually(probe: Callable[[], T | Awaitable[T]], done: Callable[[T], bool], timeout_s: float = 10.0) -> T:
     """Poll ``probe`` (sync or async) until ``done`` holds for its value (alerts are sent off the response path)."""
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + scaled(timeout_s)  # a base value (tests/support/timing.py)
     while True:
         result = probe()
         value = cast(T, await result if inspect.isawaitable(result) else result)
@@ -79,8 +82,9 @@ async def eventually(probe: Callable[[], T | Awaitable[T]], done: Callable[[T], 
 
 
 async def settle_quietly(seconds: float = 0.3) -> None:
-    """Leave time for an alert that should NOT come, so that its absence means something."""
-    await asyncio.sleep(seconds)
+    """Leave time for an alert that should NOT come, so that its absence means something (longer on a slow
+    machine, where it would also come later)."""
+    await asyncio.sleep(scaled(seconds))
 
 
 async def alert_log(gateway: GatewayServer, **params: Any) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import httpx
 
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import MASTER_KEY, GatewayServer
+from tests.support.timing import HTTP_TIMEOUT_S, scaled
 
 T = TypeVar("T")
 NANOS_PER_USD = 1_000_000_000
@@ -23,7 +24,7 @@ def admin_client(gateway: GatewayServer, **kwargs: Any) -> httpx.AsyncClient:
 
 def bearer_client(gateway: GatewayServer, secret: str, **kwargs: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=gateway.base_url, headers={"authorization": f"Bearer {secret}"}, timeout=30.0, **kwargs
+        base_url=gateway.base_url, headers={"authorization": f"Bearer {secret}"}, timeout=HTTP_TIMEOUT_S, **kwargs
     )
 
 
@@ -92,8 +93,9 @@ def assert_error_body(response: httpx.Response, status: int, error_type: str | N
 
 
 async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout_s: float = 5.0) -> T:
-    """Poll ``probe`` until ``accept`` holds (background settlement is asynchronous); returns the last value."""
-    deadline = time.monotonic() + timeout_s
+    """Poll ``probe`` until ``accept`` holds (background settlement is asynchronous); returns the last value.
+    ``timeout_s`` is a base value, scaled (tests/support/timing.py)."""
+    deadline = time.monotonic() + scaled(timeout_s)
     while True:
         value = await probe()
         if accept(value) or time.monotonic() > deadline:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
+from datetime import datetime
 
 import httpx
 
@@ -98,7 +100,8 @@ async def test_key_expired_is_refused_with_401(gateway: GatewayServer, admin: ht
     """``duration`` sets an expiry; a key past it is refused, not silently served."""
     created = await new_key(admin, duration="1s")
     assert created["expires"] is not None
-    await asyncio.sleep(1.1)
+    expires_s = datetime.fromisoformat(created["expires"].replace("Z", "+00:00")).timestamp()
+    await asyncio.sleep(max(0.0, expires_s - time.time()) + 0.1)  # until the expiry the gateway told, not a guess
     error = assert_error_body(await _chat(gateway, created["key"]), 401, "authentication_error")
     assert "expired" in error["message"]
 

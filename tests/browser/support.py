@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import FLAT_MODEL, MASTER_KEY, GatewayServer
+from tests.support.timing import HTTP_TIMEOUT_S
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,7 +46,8 @@ def require_chromium() -> Path:
 
 
 def admin_api(gateway: GatewayServer) -> httpx.Client:
-    return httpx.Client(base_url=gateway.base_url, headers={"authorization": f"Bearer {MASTER_KEY}"}, timeout=30)
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    return httpx.Client(base_url=gateway.base_url, headers=headers, timeout=HTTP_TIMEOUT_S)
 
 
 def api_post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def api_post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str,
 @contextmanager
 def dashboard_session(gateway: GatewayServer, secret: str) -> Iterator[httpx.Client]:
     """An HTTP client logged in to the dashboard with ``secret`` (the session cookie in its jar)."""
-    with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
+    with httpx.Client(base_url=gateway.base_url, timeout=HTTP_TIMEOUT_S) as client:
         response = log_in(client, secret)
         assert response.status_code == 303, response.text
         yield client
@@ -81,7 +83,7 @@ def csrf_token(client: httpx.Client, path: str) -> str:
 def chat(gateway: GatewayServer, secret: str) -> httpx.Response:
     """One LLM request through the gateway to the fake upstream, costing REQUEST_COST_NANOS if admitted."""
     body = {"model": FLAT_MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "hello"}]}
-    with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
+    with httpx.Client(base_url=gateway.base_url, timeout=HTTP_TIMEOUT_S) as client:
         return client.post("/v1/chat/completions", json=body, headers={"authorization": f"Bearer {secret}"})
 
 

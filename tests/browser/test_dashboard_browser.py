@@ -16,12 +16,13 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser.support import CHROMIUM_ARGS, REQUEST_COST_NANOS, chat, require_chromium
 from tests.support.gateway import MASTER_KEY, GatewayServer
+from tests.support.timing import scaled_ms
 
 pytestmark = pytest.mark.browser
 
 MONTHLY_LIMIT_USD = "0.0001"  # five requests of REQUEST_COST_NANOS
 REQUESTS_TO_FILL = 100_000 // REQUEST_COST_NANOS
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = scaled_ms(30.0)  # Playwright's waits (actions, expect): a base value, tests/support/timing.py
 
 
 @pytest.fixture(scope="module")

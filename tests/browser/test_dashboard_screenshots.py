@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,8 +20,10 @@ from tests.browser.seed import seed_history
 from tests.browser.support import CHROMIUM_ARGS, require_chromium, screenshot_dir
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import MASTER_KEY, GatewayServer
+from tests.support.timing import fresh_period, scaled_ms
 
 pytestmark = pytest.mark.browser
+PAGE_TIMEOUT_MS = scaled_ms(30.0)  # Playwright's waits (actions, expect): a base value, tests/support/timing.py
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +39,10 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def seeded_gateway(tmp_path: Path, fake_upstream: FakeUpstream) -> Iterator[GatewayServer]:
-    # The seeded "this hour" spend must still be this hour's when the pages are checked a few seconds later.
-    to_next_hour_s = 3600 - time.time() % 3600
-    if to_next_hour_s < 20:
-        time.sleep(to_next_hour_s + 1)
+    # The seeded "this hour" (and "today") spend must still be this hour's when the pages are checked, up to a
+    # few minutes later on a loaded machine: start in an hour with that much of it left (an hour boundary is
+    # also every day boundary, UTC).
+    fresh_period(3600, needed_s=180)
     server = GatewayServer(tmp_path, fake_upstream.base_url)
     # Playwright's sync API keeps an event loop running in this thread, so the seeding gets its own.
     with ThreadPoolExecutor(1) as pool:
@@ -62,7 +63,7 @@ def test_dashboard_screenshots_show_history(browser: Browser, seeded_gateway: Ga
     the 429 reason), the adjustment history, and the editor's duplicate-window error."""
     out = screenshot_dir(tmp_path)
     context = browser.new_context(base_url=seeded_gateway.base_url, viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     try:
         _login(page)

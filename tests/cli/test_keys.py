@@ -10,6 +10,7 @@ import httpx
 
 from tests.cli.conftest import Cli
 from tests.support.gateway import FLAT_MODEL, FLAT_OUTPUT_NANOS_PER_TOKEN, MASTER_KEY, GatewayServer
+from tests.support.timing import HTTP_TIMEOUT_S
 
 TOKENS = 10
 REQUEST_USD = TOKENS * FLAT_OUTPUT_NANOS_PER_TOKEN / 1_000_000_000
@@ -39,7 +40,10 @@ def _info(gateway: GatewayServer, key: str) -> dict[str, Any]:
 def _chat(gateway: GatewayServer, secret: str) -> httpx.Response:
     body = {"model": FLAT_MODEL, "messages": [{"role": "user", "content": "go"}], "max_tokens": TOKENS}
     return httpx.post(
-        f"{gateway.base_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+        f"{gateway.base_url}/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=HTTP_TIMEOUT_S,
     )
 
 

@@ -8,6 +8,7 @@ import httpx
 
 from tests.cli.conftest import Cli
 from tests.support.gateway import FLAT_MODEL, FLAT_OUTPUT_NANOS_PER_TOKEN, GatewayServer
+from tests.support.timing import HTTP_TIMEOUT_S
 
 TOKENS = 8
 
@@ -15,7 +16,10 @@ TOKENS = 8
 def _chat(gateway: GatewayServer, secret: str) -> None:
     body = {"model": FLAT_MODEL, "messages": [{"role": "user", "content": "go"}], "max_tokens": TOKENS}
     response = httpx.post(
-        f"{gateway.base_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+        f"{gateway.base_url}/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=HTTP_TIMEOUT_S,
     )
     assert response.status_code == 200, response.text
 

@@ -18,9 +18,12 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from tests.support.timing import scaled
+
 REDIS_URL = "redis://127.0.0.1:6379/15"
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 REQUIRE_ENV = "LEDGERGATE_REQUIRE_SERVICES"
+CONNECT_TIMEOUT_S = scaled(10.0)  # a base value (tests/support/timing.py): connecting, not a deadline of the test
 
 
 def unavailable(service: str, error: BaseException) -> NoReturn:
@@ -30,7 +33,7 @@ def unavailable(service: str, error: BaseException) -> NoReturn:
 
 
 def redis_client() -> Redis:
-    return Redis.from_url(REDIS_URL, decode_responses=True, socket_connect_timeout=2)
+    return Redis.from_url(REDIS_URL, decode_responses=True, socket_connect_timeout=CONNECT_TIMEOUT_S)
 
 
 async def check_redis() -> None:
@@ -57,7 +60,7 @@ async def delete_prefixed(client: Redis, prefix: str) -> None:
 async def create_pg_schema() -> str:
     """A fresh schema in database ``test``; its name, to pass as ``search_path``."""
     name = f"lgtest_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(POSTGRES_URL, connect_args={"timeout": 3})
+    admin = create_async_engine(POSTGRES_URL, connect_args={"timeout": CONNECT_TIMEOUT_S})
     try:
         async with admin.begin() as connection:
             await connection.execute(text(f'CREATE SCHEMA "{name}"'))

@@ -19,6 +19,7 @@ from ledgergate.storage.sql.ledger import charge_rows, record_row
 from ledgergate.storage.sql.pg_ledger_writer import PgLedgerWriter
 from ledgergate.storage.sql.rollup_rows import rollup_adds
 from tests.contract.services import POSTGRES_URL, create_pg_schema, drop_pg_schema, pg_engine
+from tests.support.timing import scaled, until
 
 HOUR_S = 1_767_225_600  # 2026-01-01T00:00Z
 DAY_S = 86_400
@@ -261,11 +262,12 @@ async def test_pg_writer_replaces_a_connection_closed_while_idle(schema: str) ->
         admin = pg_engine(schema)
         try:
             assert await _rows(admin, terminate) == [(True,)]
-            for _ in range(200):
-                if not await _rows(admin, f"SELECT 1 FROM pg_stat_activity WHERE application_name = '{name}'"):
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)  # the client reads the server's goodbye on its next loop iterations
+
+            async def gone() -> bool:
+                return not await _rows(admin, f"SELECT 1 FROM pg_stat_activity WHERE application_name = '{name}'")
+
+            await until(gone, "the writer's session is terminated", within_s=10)
+            await asyncio.sleep(scaled(0.05))  # the client reads the server's goodbye on its next loop iterations
         finally:
             await admin.dispose()
 

@@ -24,6 +24,7 @@ from tests.contract.services import (
     drop_pg_schema,
     pg_engine,
 )
+from tests.support.timing import scaled
 
 
 def _migration_head() -> str:
@@ -191,7 +192,7 @@ async def test_sql_schema_concurrent_upgrades_on_postgresql() -> None:
             )
             for _ in range(3)
         ]
-        results = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in processes)), timeout=60)
+        results = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in processes)), timeout=scaled(60.0))
         for process, (_, stderr) in zip(processes, results, strict=True):
             assert process.returncode == 0, stderr.decode()[-2000:]
         engine = pg_engine(schema)

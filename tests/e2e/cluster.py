@@ -23,13 +23,18 @@ import httpx
 import yaml
 
 from tests.contract.services import unavailable
+from tests.support.timing import scaled
 
 MASTER_KEY = "sk-e2e-master"
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_DSN_TEMPLATE = "postgresql://postgres@127.0.0.1:5432/{database}"
 REDIS_URL = "redis://127.0.0.1:6379/15"
-STARTUP_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
+# Base values (see tests/support/timing.py). A process start imports the app and runs the migrations: seconds on
+# an idle machine, far more with the cores busy (30 s was not enough at load ~34, nor 90 s at load ~18 with two
+# suites and 8 CPU hogs beside). Only a broken start-up ever waits this long.
+STARTUP_TIMEOUT_S = scaled(240.0)
+STOP_TIMEOUT_S = scaled(30.0)
+DATABASE_CONNECT_TIMEOUT_S = scaled(10.0)
 
 # "flat": free input, 2e-6 USD per output token. A request with max_tokens=5 holds and costs exactly 10,000
 # nanos (the fake upstream generates max_tokens tokens), so budgets can be written as a number of requests.
@@ -115,7 +120,7 @@ class GatewayProcess:
                 [*command, "--port", str(self.port), *self.extra_args], stdout=log, stderr=subprocess.STDOUT, env=env
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        with httpx.Client(timeout=1.0) as client:
+        with httpx.Client(timeout=scaled(5.0)) as client:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
                     self._process = None
@@ -127,7 +132,7 @@ class GatewayProcess:
                     pass
                 time.sleep(0.05)
         self.kill()
-        raise RuntimeError(f"{self.name} not ready within {STARTUP_TIMEOUT_S} s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.name} not ready within {STARTUP_TIMEOUT_S:g} s:\n{self.log_tail()}")
 
     async def start_async(self) -> GatewayProcess:
         return await asyncio.to_thread(self.start)
@@ -200,7 +205,7 @@ class TestDatabase:
     def create(self) -> None:
         async def create() -> None:
             try:
-                connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=3)
+                connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=DATABASE_CONNECT_TIMEOUT_S)
             except Exception as exc:
                 unavailable("PostgreSQL at 127.0.0.1:5432 (database postgres, to create a test database)", exc)
             try:
@@ -212,7 +217,7 @@ class TestDatabase:
 
     def drop(self) -> None:
         async def drop() -> None:
-            connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=3)
+            connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=DATABASE_CONNECT_TIMEOUT_S)
             try:
                 await connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             finally:
@@ -221,7 +226,7 @@ class TestDatabase:
         asyncio.run(drop())
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record:
-        connection = await asyncpg.connect(self.dsn, timeout=3)
+        connection = await asyncpg.connect(self.dsn, timeout=DATABASE_CONNECT_TIMEOUT_S)
         try:
             row = await connection.fetchrow(query, *args)
         finally:
@@ -230,7 +235,7 @@ class TestDatabase:
         return row
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        connection = await asyncpg.connect(self.dsn, timeout=3)
+        connection = await asyncpg.connect(self.dsn, timeout=DATABASE_CONNECT_TIMEOUT_S)
         try:
             return list(await connection.fetch(query, *args))
         finally:

@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,17 +24,25 @@ from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.entities import SqlEntityStore
 from tests.contract.services import REDIS_URL, check_redis, delete_prefixed, redis_client
 from tests.e2e.cluster import free_port
+from tests.support.timing import scaled, until
 
-LEASE_S = 0.6
+# Scaled (tests/support/timing.py): a lease renews every LEASE_S / 4, so on a loaded machine a short lease lapses
+# between renewals and the tests would see outages that are only the scheduler's.
+LEASE_S = scaled(1.0)
+# For the test that tells "waited for an acknowledgement" from "waited out the lease": with a long lease the two
+# differ by seconds, whatever the load.
+LONG_LEASE_S = scaled(10.0)
 
 
 class SlowStore(SqlEntityStore):
     """The real store, with reads that can be made to take a while (a slow database round trip)."""
 
     read_delay_s = 0.0
+    reads_done = 0  # database reads finished (before their delay): a test waits for this, not for a time
 
     async def get(self, entity_type: EntityType, entity_id: str) -> Entity | None:
         entity = await super().get(entity_type, entity_id)
+        self.reads_done += 1
         await asyncio.sleep(self.read_delay_s)
         return entity
 
@@ -80,16 +89,16 @@ class RedisProxy:
 
 
 class Instance:
-    """One instance's ``Directory`` with its own engine, Redis client and coherence (lease ``LEASE_S``)."""
+    """One instance's ``Directory`` with its own engine, Redis client and coherence (lease ``lease_s``)."""
 
-    def __init__(self, url: str, prefix: str, redis_url: str = REDIS_URL) -> None:
+    def __init__(self, url: str, prefix: str, redis_url: str = REDIS_URL, lease_s: float = LEASE_S) -> None:
         self.engine = create_engine(url)
-        # As in the container: short timeouts and one retry, so an outage shows at once.
+        # As in the container: short timeouts (within the lease) and one retry, so an outage shows at once.
         self.redis = Redis.from_url(
             redis_url,
             decode_responses=True,
-            socket_connect_timeout=0.5,
-            socket_timeout=0.5,
+            socket_connect_timeout=LEASE_S / 2,
+            socket_timeout=LEASE_S / 2,
             retry=Retry(NoBackoff(), 1),
         )
         self.store = SlowStore(self.engine)
@@ -97,7 +106,7 @@ class Instance:
         self.clears: list[float] = []
         self.closed = False
         self.coherence = RedisCacheCoherence(
-            self.redis, prefix, on_invalidate=self.directory.invalidate, on_clear=self._clear, lease_s=LEASE_S
+            self.redis, prefix, on_invalidate=self.directory.invalidate, on_clear=self._clear, lease_s=lease_s
         )
         self.directory.coherence = self.coherence
 
@@ -106,10 +115,7 @@ class Instance:
         self.directory.clear()
 
     async def until_leased(self) -> None:
-        deadline = time.monotonic() + 5
-        while not self.coherence.cache_usable():
-            assert time.monotonic() < deadline, "no lease within 5 s"
-            await asyncio.sleep(0.01)
+        await until(self.coherence.cache_usable, "the instance holds a cache lease", within_s=10)
 
     def freeze(self) -> None:
         """Stop receiving and renewing without leaving, as a stalled or killed process does."""
@@ -134,10 +140,16 @@ class Pair:
 
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    async with pair_of(tmp_path, LEASE_S) as started:
+        yield started
+
+
+@asynccontextmanager
+async def pair_of(tmp_path: Path, lease_s: float) -> AsyncIterator[Pair]:
     await check_redis()
     prefix = f"lgcoh-{uuid.uuid4().hex[:12]}:{{x}}:"
     url = f"sqlite+aiosqlite:///{tmp_path / 'entities.db'}"
-    instances = [Instance(url, prefix), Instance(url, prefix)]
+    instances = [Instance(url, prefix, lease_s=lease_s), Instance(url, prefix, lease_s=lease_s)]
     try:
         await upgrade_schema(instances[0].engine)
         for instance in instances:
@@ -145,7 +157,9 @@ async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
         yield Pair(instances[0], instances[1], prefix)
     finally:
         for instance in instances:
-            await instance.aclose()
+            # Bounded: this teardown hung forever now and then (idle loop, before this file's timing changes
+            # too), which would stall a whole run; a failure names it instead.
+            await asyncio.wait_for(instance.aclose(), scaled(30.0))
         admin: Redis = redis_client()
         await delete_prefixed(admin, prefix)
         await admin.aclose()
@@ -155,19 +169,23 @@ def _key(entity_id: str) -> Entity:
     return Entity(EntityType.KEY, entity_id, alias="coherence")
 
 
-async def test_cache_coherence_change_on_one_instance_is_seen_by_the_other_when_the_write_returns(pair: Pair) -> None:
+async def test_cache_coherence_change_on_one_instance_is_seen_by_the_other_when_the_write_returns(
+    tmp_path: Path,
+) -> None:
     """B answers from its cache, yet the instant A's save returns B serves the new state: A waited for B's
-    acknowledgement (milliseconds), not for a timeout."""
-    await pair.a.until_leased()
-    await pair.b.until_leased()
-    key = await pair.a.directory.create(_key("k1"))
-    assert (await pair.b.directory.get(EntityType.KEY, "k1")) == key
-    pair.b.store.read_delay_s = 0.0
-    started = time.monotonic()
-    await pair.a.directory.save(key.updated(blocked=True, version=key.version + 1))
-    assert time.monotonic() - started < LEASE_S / 2
-    seen = await pair.b.directory.get(EntityType.KEY, "k1")
-    assert seen is not None and seen.blocked
+    acknowledgement (milliseconds), not for a timeout (a long lease, so that even a loaded machine's
+    acknowledgement is far from it)."""
+    async with pair_of(tmp_path, LONG_LEASE_S) as pair:
+        await pair.a.until_leased()
+        await pair.b.until_leased()
+        key = await pair.a.directory.create(_key("k1"))
+        assert (await pair.b.directory.get(EntityType.KEY, "k1")) == key
+        pair.b.store.read_delay_s = 0.0
+        started = time.monotonic()
+        await pair.a.directory.save(key.updated(blocked=True, version=key.version + 1))
+        assert time.monotonic() - started < LONG_LEASE_S / 2
+        seen = await pair.b.directory.get(EntityType.KEY, "k1")
+        assert seen is not None and seen.blocked
 
 
 async def test_cache_coherence_unacknowledging_instance_has_lost_its_lease_when_the_write_returns(pair: Pair) -> None:
@@ -180,7 +198,7 @@ async def test_cache_coherence_unacknowledging_instance_has_lost_its_lease_when_
     pair.b.freeze()
     started = time.monotonic()
     await pair.a.directory.save(key.updated(blocked=True, version=key.version + 1))
-    assert time.monotonic() - started <= LEASE_S + 0.2
+    assert time.monotonic() - started <= LEASE_S + scaled(1.0)  # the lease, not a hang
     assert not pair.b.coherence.cache_usable()
     seen = await pair.b.directory.get(EntityType.KEY, "k2")  # from the database
     assert seen is not None and seen.blocked
@@ -197,10 +215,7 @@ async def test_cache_coherence_lost_redis_state_clears_every_cache(pair: Pair) -
         await delete_prefixed(admin, pair.prefix)
     finally:
         await admin.aclose()
-    deadline = time.monotonic() + LEASE_S
-    while len(pair.b.clears) == clears_before:
-        assert time.monotonic() < deadline, "no cache clear after the state was lost"
-        await asyncio.sleep(0.01)
+    await until(lambda: len(pair.b.clears) > clears_before, "a cache clear after the state was lost", within_s=5)
     await pair.b.until_leased()
 
 
@@ -210,9 +225,11 @@ async def test_cache_coherence_read_overlapping_a_change_is_not_cached(pair: Pai
     await pair.a.until_leased()
     await pair.b.until_leased()
     key = await pair.a.directory.create(_key("k4"))
-    pair.b.store.read_delay_s = 0.3
+    pair.b.store.read_delay_s = scaled(0.3)
+    reads_before = pair.b.store.reads_done
     slow_read = asyncio.ensure_future(pair.b.directory.get(EntityType.KEY, "k4"))
-    await asyncio.sleep(0.1)  # B has read the old row and is still "on the wire"
+    # B has read the old row and is still "on the wire".
+    await until(lambda: pair.b.store.reads_done > reads_before, "B's read of the old row", within_s=10)
     await pair.a.directory.save(key.updated(blocked=True, version=key.version + 1))
     await slow_read  # old or new: it overlapped the change
     pair.b.store.read_delay_s = 0.0

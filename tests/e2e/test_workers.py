@@ -23,6 +23,7 @@ from tests.e2e.cluster import (
 )
 from tests.e2e.traffic import chat, http_client, key_spend_nanos, new_key
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.timing import scaled
 
 
 def _children(pid: int) -> list[int]:
@@ -79,7 +80,7 @@ def test_workers_on_sqlite_refuse_to_start_naming_what_they_need(tmp_path: Path)
         [sys.executable, "-m", "ledgergate.cli.main", "serve", "--config", str(config), "--workers", "2"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=scaled(60.0),
         check=False,
     )
     assert result.returncode == 2

@@ -9,13 +9,14 @@ from typing import Any
 import httpx
 
 from tests.e2e.cluster import FLAT_MODEL, MASTER_KEY, MAX_TOKENS, GatewayProcess, nanos
+from tests.support.timing import HTTP_TIMEOUT_S
 
 ADMIN_HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 
 
 def http_client(connections: int = 300) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(timeout=30.0, limits=limits)
+    return httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, limits=limits)
 
 
 @dataclass(frozen=True)

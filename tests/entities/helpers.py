@@ -7,14 +7,13 @@ refuses (standard mode admits while spent + held < max_budget).
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Any
 
 import httpx
 
 from tests.support.gateway import FLAT_MODEL, FLAT_OUTPUT_NANOS_PER_TOKEN, GatewayServer
+from tests.support.timing import HTTP_TIMEOUT_S, fresh_period_async
 
 TOKENS = 10
 REQUEST_NANOS = TOKENS * FLAT_OUTPUT_NANOS_PER_TOKEN
@@ -36,7 +35,7 @@ def uid(prefix: str) -> str:
 def client_of(gateway: GatewayServer, secret: str | None) -> httpx.AsyncClient:
     headers = {"authorization": f"Bearer {secret}"} if secret else {}
     # Plain HTTP to loopback: skipping the CA bundle makes a client ~40 ms cheaper, and tests make many.
-    return httpx.AsyncClient(base_url=gateway.base_url, headers=headers, timeout=30.0, verify=False)
+    return httpx.AsyncClient(base_url=gateway.base_url, headers=headers, timeout=HTTP_TIMEOUT_S, verify=False)
 
 
 def ok(response: httpx.Response) -> Any:
@@ -99,9 +98,8 @@ def refused_by(response: httpx.Response) -> tuple[str, str, str | None]:
     return error["entity"], error["entity_id"], error["budget_duration"]
 
 
-async def clear_of_boundary(period_s: int, margin_s: float = 2.0) -> None:
-    """Sleep past the next ``period_s`` boundary when it is less than ``margin_s`` away, so that a test using a
-    long window (1h, 1d) never straddles a reset it does not expect."""
-    remaining = period_s - time.time() % period_s
-    if remaining < margin_s:
-        await asyncio.sleep(remaining + 0.05)
+async def clear_of_boundary(period_s: int, margin_s: float = 30.0) -> None:
+    """Sleep past the next ``period_s`` boundary when it is less than ``margin_s`` (a base value, scaled: see
+    tests/support/timing.py) away, so that a test using a long window (1h, 1d) never straddles a reset it does
+    not expect, even on a loaded machine."""
+    await fresh_period_async(period_s, needed_s=margin_s)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.entities.helpers import add_member, client_of, get, new_key, new_team, new_user, post, uid
 from tests.support.gateway import MASTER_KEY, GatewayServer
+from tests.support.timing import HTTP_TIMEOUT_S
 
 ROLES = ("master", "proxy_admin", "viewer", "internal", "team_admin", "none")
 WRITE = {"master": 200, "proxy_admin": 200, "viewer": 403, "internal": 403, "team_admin": 403, "none": 401}
@@ -212,7 +213,7 @@ def ctx_secrets(gateway: GatewayServer) -> tuple[dict[str, str | None], dict[str
     secrets: dict[str, str | None] = {"master": MASTER_KEY, "none": None}
     users: dict[str, str | None] = {"master": None, "none": None}
     headers = {"authorization": f"Bearer {MASTER_KEY}"}
-    with httpx.Client(base_url=gateway.base_url, headers=headers, timeout=30.0) as admin:
+    with httpx.Client(base_url=gateway.base_url, headers=headers, timeout=HTTP_TIMEOUT_S) as admin:
         for role, user_role in (
             ("proxy_admin", "proxy_admin"),
             ("viewer", "proxy_admin_viewer"),

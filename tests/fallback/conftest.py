@@ -6,7 +6,6 @@ Redis client and SQL pool, polling the shared mode fast so the tests stay short.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +36,7 @@ from tests.contract.services import (
     unique_prefix,
 )
 from tests.e2e.test_cache_coherence import RedisProxy
+from tests.support import timing
 
 POLL_S = 0.05
 FENCE_S = 0.3
@@ -71,8 +71,8 @@ class Node:
         self.redis = Redis.from_url(
             proxy.url,
             decode_responses=True,
-            socket_connect_timeout=0.5,
-            socket_timeout=0.5,
+            socket_connect_timeout=timing.scaled(0.5),
+            socket_timeout=timing.scaled(0.5),
             retry=Retry(NoBackoff(), 1),
         )
         self.counters = FallbackCounters(
@@ -145,10 +145,8 @@ class Traffic:
 
 
 async def until(condition: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        await asyncio.sleep(0.01)
+    """``tests.support.timing.until``: ``timeout_s`` is a base value, scaled."""
+    await timing.until(condition, what, within_s=timeout_s)
 
 
 async def admitting_everywhere(nodes: list[Node], store: CounterStore, what: str) -> None:

@@ -30,6 +30,7 @@ from tests.fallback.conftest import (
     admitting_everywhere,
     lifetime_line,
 )
+from tests.support.timing import scaled
 
 COST = 10_000
 KEY, TEAM = EntityRef(EntityType.KEY, "k"), EntityRef(EntityType.TEAM, "t")
@@ -134,7 +135,7 @@ async def test_fallback_one_instance_cut_off_moves_every_instance_to_sql(
     outcomes = [await traffic.request((a, b)[i % 2], COST) for i in range(20)]
     assert outcomes == [COST] * 16 + [None] * 4
     assert b.counters.admitting() is CounterStore.DATABASE
-    await asyncio.sleep(20 * POLL_S)  # b reaches Redis all along, a does not: no switch back
+    await asyncio.sleep(scaled(20 * POLL_S))  # b reaches Redis all along, a does not: no switch back
     assert a.counters.state.store is b.counters.state.store is CounterStore.DATABASE
     await restore(a)
     await admitting_everywhere([a, b], CounterStore.REDIS, "admission back on Redis once a reaches it")

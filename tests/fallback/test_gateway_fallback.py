@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.e2e.cluster import (
 from tests.e2e.test_cache_coherence import RedisProxy
 from tests.e2e.traffic import chat, http_client, key_spend_nanos, new_key
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.timing import scaled, until
 
 
 @pytest.fixture
@@ -34,11 +34,11 @@ def database() -> Iterator[TestDatabase]:
         database.drop()
 
 
-async def _until_mode(database: TestDatabase, mode: str, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while (await database.fetchrow("SELECT mode FROM counter_store_mode"))[0] != mode:
-        assert time.monotonic() < deadline, f"counter store mode not {mode} within {timeout_s} s"
-        await asyncio.sleep(0.05)
+async def _until_mode(database: TestDatabase, mode: str) -> None:
+    async def in_mode() -> bool:
+        return bool((await database.fetchrow("SELECT mode FROM counter_store_mode"))[0] == mode)
+
+    await until(in_mode, f"counter store mode {mode}", within_s=30, poll_s=0.05)
 
 
 async def test_gateway_fallback_serves_within_budget_while_redis_is_down(
@@ -65,7 +65,7 @@ async def test_gateway_fallback_serves_within_budget_while_redis_is_down(
             assert await database.key_ledger(token) == (5, 5 * REQUEST_COST_NANOS)
             await proxy.start()
             await _until_mode(database, "redis")
-            await asyncio.sleep(2.0)  # the switch's fence (3 polls of 0.5 s): then Redis admits again
+            await asyncio.sleep(scaled(2.0))  # the switch's fence (3 polls of 0.5 s): then Redis admits again
             assert (await chat(http, gateway, secret)).status == 429
             assert await key_spend_nanos(http, gateway, secret) == 5 * REQUEST_COST_NANOS
     finally:

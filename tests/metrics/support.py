@@ -14,6 +14,7 @@ from prometheus_client.samples import Sample
 
 from ledgergate.config import load_config
 from tests.support.gateway import FLAT_MODEL, MASTER_KEY, GatewayServer
+from tests.support.timing import HTTP_TIMEOUT_S
 
 NANOS_PER_USD = 1_000_000_000
 
@@ -51,7 +52,7 @@ class Scrape:
 
 def client(gateway: GatewayServer, secret: str | None = MASTER_KEY) -> httpx.AsyncClient:
     headers = {"authorization": f"Bearer {secret}"} if secret else {}
-    return httpx.AsyncClient(base_url=gateway.base_url, headers=headers, timeout=30)
+    return httpx.AsyncClient(base_url=gateway.base_url, headers=headers, timeout=HTTP_TIMEOUT_S)
 
 
 async def scrape(gateway: GatewayServer, secret: str | None = MASTER_KEY) -> Scrape:

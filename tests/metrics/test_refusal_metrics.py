@@ -10,6 +10,7 @@ import httpx
 from ledgergate.services.metrics import RefusalReason
 from tests.metrics.support import MetricsGateway, chat, client, new_key, new_team, scrape
 from tests.support.gateway import CHAT_MODEL, FLAT_MODEL, GatewayServer
+from tests.support.timing import fresh_period_async
 
 REFUSED = "ledgergate_admissions_refused_total"
 
@@ -35,6 +36,7 @@ async def test_refused_metric_counts_a_budget_refusal(gateway: GatewayServer, ad
 
 async def test_refused_metric_counts_a_rate_limit_refusal(gateway: GatewayServer, admin: httpx.AsyncClient) -> None:
     """A 429 rate_limit_exceeded is told apart from a budget refusal."""
+    await fresh_period_async(60, needed_s=15)  # both requests in one minute of the wall clock: rpm_limit 1 refuses
     secret = (await new_key(admin, rpm_limit=1))["key"]
     assert (await chat(gateway, secret)).status_code == 200
     before = await scrape(gateway)

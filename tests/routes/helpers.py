@@ -10,11 +10,12 @@ import orjson
 from tests.api.helpers import key_info, spend_logs, usd, window_held
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import GatewayServer
+from tests.support.timing import HTTP_TIMEOUT_S
 
 
 def anthropic_client(gateway: GatewayServer, secret: str) -> httpx.AsyncClient:
     """A client authenticating the Anthropic way (``x-api-key``), as the Anthropic SDK does."""
-    return httpx.AsyncClient(base_url=gateway.base_url, headers={"x-api-key": secret}, timeout=30.0)
+    return httpx.AsyncClient(base_url=gateway.base_url, headers={"x-api-key": secret}, timeout=HTTP_TIMEOUT_S)
 
 
 def sse_events(raw: bytes) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from ledgergate.api.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import Container, build_container
-from tests.contract.services import unavailable
+from tests.contract.services import CONNECT_TIMEOUT_S, unavailable
 from tests.entities.helpers import get
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import CHAT_MODEL, FLAT_MODEL, MASTER_KEY, gateway_config
@@ -66,7 +66,9 @@ async def start_gateway(
         url = f"sqlite+aiosqlite:///{tmp_path / 'lg.db'}"
     else:
         database = f"lgtest_{uuid.uuid4().hex[:12]}"
-        admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"timeout": 3})
+        admin = create_async_engine(
+            PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"timeout": CONNECT_TIMEOUT_S}
+        )
         try:
             async with admin.connect() as connection:
                 await connection.execute(text(f'CREATE DATABASE "{database}"'))

@@ -16,6 +16,7 @@ from ledgergate.api.app import create_app
 from ledgergate.config import GatewayConfig, load_config
 from ledgergate.container import build_container
 from tests.support.threaded_server import ThreadedServer, bind_loopback
+from tests.support.timing import scaled
 
 MASTER_KEY = "sk-master"
 
@@ -120,7 +121,12 @@ class GatewayServer:
         config = self.config
         self._app = create_app(lambda: build_container(config))
         self._server = ThreadedServer(
-            self._app, "gateway", lifespan="on", timeout_keep_alive=30, timeout_graceful_shutdown=5, backlog=2048
+            self._app,
+            "gateway",
+            lifespan="on",
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=round(scaled(5.0)),
+            backlog=2048,
         )
         # A restart keeps its port when it can, so clients built before the restart keep working.
         self.port = self._server.start(bind_loopback(self.port))

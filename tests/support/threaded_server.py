@@ -9,8 +9,11 @@ from typing import Any
 
 import uvicorn
 
-STARTUP_TIMEOUT_S = 15.0
-SHUTDOWN_TIMEOUT_S = 15.0
+from tests.support.timing import scaled
+
+# Base values (see tests/support/timing.py): a gateway's start-up runs the migrations and builds the container.
+STARTUP_TIMEOUT_S = scaled(120.0)
+SHUTDOWN_TIMEOUT_S = scaled(30.0)
 
 
 def bind_loopback(port: int = 0) -> socket.socket:

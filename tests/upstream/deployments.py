@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from ledgergate.deployments import Deployment
 from ledgergate.domain.pricing import TokenPrices
+from tests.support.timing import scaled
 
 
 def deployment_at(api_base: str, **changes: object) -> Deployment:
@@ -17,6 +18,6 @@ def deployment_at(api_base: str, **changes: object) -> Deployment:
         api_key="sk-upstream",
         prices=TokenPrices(input_nanos_per_mtok=1, output_nanos_per_mtok=1),
         max_output_tokens=16,
-        timeout_s=5.0,
+        timeout_s=scaled(5.0),
     )
     return replace(base, **changes)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from ledgergate.upstream.errors import (
 from ledgergate.upstream.sse import StreamTracker
 from ledgergate.upstream.usage import usage_from_response
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.timing import scaled
 from tests.upstream.deployments import deployment_at
 
 CHAT = orjson.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content": "one two three"}]})
@@ -39,7 +40,7 @@ def _closed_port_base() -> str:
 
 @pytest.fixture
 async def client() -> AsyncIterator[UpstreamClient]:
-    async with UpstreamClient(connect_timeout_s=2.0) as upstream_client:
+    async with UpstreamClient(connect_timeout_s=scaled(2.0)) as upstream_client:
         yield upstream_client
 
 
@@ -118,14 +119,16 @@ async def test_client_stream_delivers_chunks_as_they_arrive(
     client: UpstreamClient, fake_upstream: FakeUpstream
 ) -> None:
     """The first chunk arrives long before a slowly generated stream ends (no whole-body buffering)."""
-    deployment = deployment_at(fake_upstream.base_url, extra_headers={"x-mock-chunk-delay-ms": "150"})
+    delay_s = scaled(0.15)  # between chunks; scaled so that a stalled client loop does not merge them
+    headers = {"x-mock-chunk-delay-ms": str(round(delay_s * 1000))}
+    deployment = deployment_at(fake_upstream.base_url, extra_headers=headers)
     started = time.monotonic()
     arrivals: list[float] = []
     async with await client.stream(deployment, "/chat/completions", _stream_body(max_tokens=5)) as stream:
         async for _chunk in stream.chunks():
             arrivals.append(time.monotonic() - started)
-    assert arrivals[-1] >= 0.5
-    assert arrivals[0] < arrivals[-1] - 0.4
+    assert arrivals[-1] >= 3 * delay_s
+    assert arrivals[0] < arrivals[-1] - 2 * delay_s
 
 
 async def test_client_stream_raises_upstream_http_error(client: UpstreamClient, fake_upstream: FakeUpstream) -> None:

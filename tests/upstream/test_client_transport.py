@@ -16,6 +16,7 @@ import pytest
 from ledgergate.upstream.client import UpstreamClient
 from ledgergate.upstream.errors import UpstreamTimeout, UpstreamUnavailable
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.timing import scaled
 from tests.upstream.deployments import deployment_at
 from tests.upstream.scripted_upstream import (
     ScriptedUpstream,
@@ -54,7 +55,7 @@ async def scripted() -> AsyncIterator[ScriptedUpstream]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[UpstreamClient]:
-    async with UpstreamClient(connect_timeout_s=2.0) as upstream_client:
+    async with UpstreamClient(connect_timeout_s=scaled(2.0)) as upstream_client:
         yield upstream_client
 
 
@@ -156,7 +157,7 @@ async def test_client_uses_proxy_from_environment(
     fake_upstream.reset()
     no_env_proxies.setenv("HTTP_PROXY", f"http://gw%40corp:p%3Ass@127.0.0.1:{fake_upstream.port}")
     # Nothing listens at the api_base itself: only the proxy (here the fake upstream) can answer.
-    async with UpstreamClient(connect_timeout_s=2.0) as upstream_client:
+    async with UpstreamClient(connect_timeout_s=scaled(2.0)) as upstream_client:
         reply = await upstream_client.send(deployment_at(_closed_port_base()), "/chat/completions", CHAT)
     assert reply.status == 200
     [received] = fake_upstream.received()
@@ -171,7 +172,7 @@ async def test_client_no_proxy_bypasses_environment_proxy(
     """A host listed in NO_PROXY is reached directly even when HTTP_PROXY is set."""
     no_env_proxies.setenv("HTTP_PROXY", _closed_port_base().removesuffix("/v1"))
     no_env_proxies.setenv("NO_PROXY", "127.0.0.1")
-    async with UpstreamClient(connect_timeout_s=2.0) as upstream_client:
+    async with UpstreamClient(connect_timeout_s=scaled(2.0)) as upstream_client:
         reply = await upstream_client.send(deployment_at(fake_upstream.base_url), "/chat/completions", CHAT)
     assert reply.status == 200
 
@@ -196,7 +197,7 @@ async def test_client_aclose_closes_every_connection_and_is_final(scripted: Scri
     """aclose() closes all pooled connections and leaks nothing (no ResourceWarning); the client is then done."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        upstream_client = UpstreamClient(connect_timeout_s=2.0)
+        upstream_client = UpstreamClient(connect_timeout_s=scaled(2.0))
         deployment = deployment_at(scripted.base_url)
         await asyncio.gather(*(upstream_client.send(deployment, "/keep", CHAT) for _ in range(4)))
         assert scripted.open_connections >= 1
@@ -216,7 +217,7 @@ async def test_client_aclose_closes_every_connection_and_is_final(scripted: Scri
 
 def test_client_built_outside_event_loop_opens_session_in_running_loop(fake_upstream: FakeUpstream) -> None:
     """A client constructed with no running loop (as at import or config time) works in the loop that uses it."""
-    upstream_client = UpstreamClient(connect_timeout_s=2.0)
+    upstream_client = UpstreamClient(connect_timeout_s=scaled(2.0))
 
     async def use() -> int:
         async with upstream_client:

@@ -14,6 +14,7 @@ from ledgergate.upstream import client as client_module
 from ledgergate.upstream.client import UpstreamClient
 from ledgergate.upstream.errors import UpstreamTimeout, UpstreamUnavailable
 from ledgergate.upstream.http1 import STREAM_PAUSE_BYTES, Reply
+from tests.support.timing import scaled
 from tests.upstream.deployments import deployment_at
 from tests.upstream.raw_upstream import (
     CHUNKED_HEAD,
@@ -29,14 +30,14 @@ CHAT = orjson.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content
 
 
 async def test_sequential_requests_reuse_one_keepalive_connection() -> None:
-    async with RawUpstream(serve_forever) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(serve_forever) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         for _ in range(3):
             assert (await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)).status == 200
     assert (upstream.connections, len(upstream.requests)) == (1, 3)
 
 
 async def test_request_head_carries_host_port_prefix_length_and_one_authorization() -> None:
-    async with RawUpstream(serve_forever) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(serve_forever) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         extra = {"AUTHORIZATION": "Token other", "x-tenant": "t1"}
         await client.send(deployment_at(upstream.base_url, extra_headers=extra), "/chat/completions", CHAT)
@@ -58,7 +59,7 @@ async def test_request_head_carries_host_port_prefix_length_and_one_authorizatio
 
 async def test_header_value_with_line_break_is_refused_not_sent() -> None:
     """A header value cannot smuggle a second header or request into the upstream connection."""
-    async with RawUpstream(serve_forever) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(serve_forever) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         deployment = deployment_at(upstream.base_url, extra_headers={"x-tenant": "t1\r\nx-injected: yes"})
         with pytest.raises(UpstreamUnavailable):
             await client.send(deployment, "/chat/completions", CHAT)
@@ -90,7 +91,7 @@ async def test_idle_connection_the_server_closed_is_never_used() -> None:
     listener, closed, thread, received = _closing_server(replies=3)
     api_base = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
     try:
-        async with UpstreamClient(connect_timeout_s=2.0) as client:
+        async with UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
             for _ in range(3):
                 closed.clear()
                 assert (await client.send(deployment_at(api_base), "/chat/completions", CHAT)).status == 200
@@ -109,11 +110,11 @@ async def test_post_dropped_after_it_was_sent_is_unavailable_and_never_resent() 
         await connection.send(reply())
         await connection.read_request()  # the second request arrives, then the connection drops unanswered
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         assert (await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)).status == 200
         with pytest.raises(UpstreamUnavailable) as caught:
             await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
-        await asyncio.sleep(0.05)  # give a (wrong) retry the chance to reach the server
+        await asyncio.sleep(scaled(0.05))  # give a (wrong) retry the chance to reach the server
     assert caught.value.status_code == 502
     assert (upstream.connections, len(upstream.requests)) == (1, 2)
 
@@ -127,7 +128,7 @@ async def test_connection_cap_queues_requests_for_a_free_slot(monkeypatch: pytes
             await release.wait()
             await connection.send(reply())
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=5.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(5.0)) as client:
         calls = [asyncio.create_task(client.send(deployment_at(upstream.base_url), "/c", CHAT)) for _ in range(6)]
         while len(upstream.requests) < 2:
             await asyncio.sleep(0.01)
@@ -166,10 +167,10 @@ async def test_idle_connection_past_keepalive_expiry_is_closed(monkeypatch: pyte
         if await connection.client_closed():
             client_gone.set()
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         await client.send(deployment_at(upstream.base_url), "/c", CHAT)
         # No request comes to notice the expiry: the client's own sweep closes the connection.
-        await asyncio.wait_for(client_gone.wait(), 5.0)
+        await asyncio.wait_for(client_gone.wait(), scaled(5.0))
         assert (await client.send(deployment_at(upstream.base_url), "/c", CHAT)).status == 200
     assert upstream.connections == 2
 
@@ -188,7 +189,7 @@ async def test_partly_read_stream_closes_its_connection_and_fully_read_one_retur
                 closed_by_client.set()
             return
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         for _ in range(2):
             async with await client.stream(deployment_at(upstream.base_url), "/c", CHAT) as stream:
                 assert b"".join([data async for data in stream.chunks()]) == b"data: 1\n\ndata: 2\n\n"
@@ -197,7 +198,7 @@ async def test_partly_read_stream_closes_its_connection_and_fully_read_one_retur
         async with stream:
             async for _data in stream.chunks():
                 break
-        await asyncio.wait_for(closed_by_client.wait(), 5.0)
+        await asyncio.wait_for(closed_by_client.wait(), scaled(5.0))
         stream = await client.stream(deployment_at(upstream.base_url), "/c", CHAT)
         async with stream:
             assert b"".join([data async for data in stream.chunks()]) == b"data: 1\n\ndata: 2\n\n"
@@ -209,7 +210,7 @@ async def test_cancelled_call_closes_its_connection() -> None:
         if await connection.read_request() is not None:
             await connection.client_closed()
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         call = asyncio.create_task(client.send(deployment_at(upstream.base_url), "/c", CHAT))
         while not upstream.requests:
             await asyncio.sleep(0.01)
@@ -231,7 +232,7 @@ async def test_unread_stream_stops_reading_the_socket_at_the_buffer_limit() -> N
         pieces = (chunk(events[i : i + 65536]) for i in range(0, len(events), 65536))
         await connection.send(CHUNKED_HEAD + b"".join(pieces) + LAST_CHUNK)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         stream = await client.stream(deployment_at(upstream.base_url), "/c", CHAT)
         async with stream:
             reader = stream.chunks()

@@ -14,6 +14,7 @@ import pytest
 from ledgergate.upstream.client import UpstreamClient
 from ledgergate.upstream.errors import UpstreamHTTPError, UpstreamTimeout, UpstreamUnavailable
 from ledgergate.upstream.http1 import MAX_HEAD_BYTES
+from tests.support.timing import scaled
 from tests.upstream.deployments import deployment_at
 from tests.upstream.raw_upstream import (
     CHUNKED_HEAD,
@@ -37,7 +38,7 @@ async def test_chunked_reply_is_read_whole_by_send() -> None:
     async def script(connection: RawConnection) -> None:
         await _answer_once(CHUNKED_HEAD + chunk(b'{"id":') + chunk(b' "chunked"}') + LAST_CHUNK, connection)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         result = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert (result.status, result.body, result.content_type) == (200, b'{"id": "chunked"}', "text/event-stream")
 
@@ -52,7 +53,7 @@ async def test_stream_yields_each_chunk_before_the_next_is_sent() -> None:
         await connection.send(chunk(b"data: 2\n\n") + LAST_CHUNK)
 
     received: list[bytes] = []
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         stream = await client.stream(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         async with stream:
             assert stream.content_type == "text/event-stream"
@@ -77,7 +78,7 @@ async def test_gzip_stream_is_decoded_incrementally() -> None:
         await connection.send(b"".join(chunk(piece) for piece in pieces[1:]) + LAST_CHUNK)
 
     received: list[bytes] = []
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         stream = await client.stream(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         async with stream:
             async for data in stream.chunks():
@@ -99,7 +100,7 @@ async def test_deflate_reply_is_decoded_in_both_forms_servers_send(compress: obj
     async def script(connection: RawConnection) -> None:
         await _answer_once(reply(body, "content-encoding: deflate"), connection)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         result = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert result.body == b'{"id": "deflated"}'
 
@@ -108,7 +109,7 @@ async def test_corrupt_gzip_body_is_unavailable() -> None:
     async def script(connection: RawConnection) -> None:
         await _answer_once(reply(b"not gzip at all", "content-encoding: gzip"), connection)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         with pytest.raises(UpstreamUnavailable):
             await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
 
@@ -121,7 +122,7 @@ async def test_body_without_length_is_read_until_the_server_closes() -> None:
         await connection.send(b'{"id": ')
         await connection.send(b'"until-close"}')
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         first = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         second = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert first.body == second.body == b'{"id": "until-close"}'
@@ -136,7 +137,7 @@ async def test_interim_replies_are_skipped() -> None:
         await _answer_once(interim + reply(b'{"id": "final"}', "x-final: yes"), connection)
         await serve_forever(connection)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         first = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         second = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert (first.status, first.body, second.body) == (200, b'{"id": "final"}', b"{}")
@@ -147,7 +148,7 @@ async def test_reply_head_of_60_kib_is_accepted() -> None:
     async def script(connection: RawConnection) -> None:
         await _answer_once(reply(b"{}", "x-trace: " + "t" * 60_000, "x-other: " + "o" * 4_000), connection)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         result = await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert result.status == 200
 
@@ -161,7 +162,7 @@ async def test_reply_head_beyond_the_limit_is_unavailable() -> None:
             await connection.send(b"x-filler: " + b"f" * 10_000 + b"\r\n")
         await connection.client_closed()
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         with pytest.raises(UpstreamUnavailable):
             await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
 
@@ -170,7 +171,7 @@ async def test_malformed_status_line_is_unavailable() -> None:
     async def script(connection: RawConnection) -> None:
         await _answer_once(b"SMTP ready\r\n\r\n", connection)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         with pytest.raises(UpstreamUnavailable) as caught:
             await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert caught.value.status_code == 502
@@ -181,7 +182,7 @@ async def test_no_status_line_within_the_read_timeout_is_upstream_timeout() -> N
         await connection.read_request()
         await connection.client_closed()
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         with pytest.raises(UpstreamTimeout) as caught:
             await client.send(deployment_at(upstream.base_url, timeout_s=0.2), "/chat/completions", CHAT)
     assert caught.value.status_code == 504
@@ -193,7 +194,7 @@ async def test_stream_stalled_mid_body_is_upstream_timeout_after_what_arrived() 
         await connection.client_closed()
 
     received: list[bytes] = []
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         deployment = deployment_at(upstream.base_url, timeout_s=0.2)
         async with await client.stream(deployment, "/chat/completions", CHAT) as stream:
             with pytest.raises(UpstreamTimeout):
@@ -204,16 +205,17 @@ async def test_stream_stalled_mid_body_is_upstream_timeout_after_what_arrived() 
 
 async def test_read_timeout_bounds_the_gap_between_bytes_not_the_whole_stream() -> None:
     """A stream that keeps sending, each gap well inside the timeout, outlives the timeout several times."""
+    timeout_s = scaled(1.0)  # a gap of timeout_s / 4 stays inside it even when a busy machine stretches it
 
     async def script(connection: RawConnection) -> None:
         await _answer_once(CHUNKED_HEAD, connection)
         for n in range(8):
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(timeout_s / 4)
             await connection.send(chunk(f"data: {n}\n\n".encode()))
         await connection.send(LAST_CHUNK)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
-        deployment = deployment_at(upstream.base_url, timeout_s=0.4)
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
+        deployment = deployment_at(upstream.base_url, timeout_s=timeout_s)
         async with await client.stream(deployment, "/chat/completions", CHAT) as stream:
             received = [data async for data in stream.chunks()]
     assert b"".join(received) == b"".join(f"data: {n}\n\n".encode() for n in range(8))
@@ -223,7 +225,7 @@ async def test_connection_cut_mid_body_is_unavailable() -> None:
     async def script(connection: RawConnection) -> None:
         await _answer_once(reply(b'{"id": "cut"}')[:-5], connection)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         with pytest.raises(UpstreamUnavailable) as caught:
             await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
     assert caught.value.status_code == 502
@@ -239,7 +241,7 @@ async def test_connection_reset_mid_body_is_unavailable() -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         connection.writer.transport.abort()
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         with pytest.raises(UpstreamUnavailable):
             await client.send(deployment_at(upstream.base_url), "/chat/completions", CHAT)
 
@@ -251,7 +253,7 @@ async def test_stream_error_status_is_read_whole_and_raised() -> None:
         await _answer_once(reply(error, status="429 Too Many Requests"), connection)
         await serve_forever(connection)
 
-    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=2.0) as client:
+    async with RawUpstream(script) as upstream, UpstreamClient(connect_timeout_s=scaled(2.0)) as client:
         with pytest.raises(UpstreamHTTPError) as caught:
             await client.stream(deployment_at(upstream.base_url), "/chat/completions", CHAT)
         # The error reply was read completely, so its connection carries the next call.
