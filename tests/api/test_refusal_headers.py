@@ -17,6 +17,7 @@ import pytest
 from tests.api.helpers import bearer_client, chat_body, marker, new_key, upstream_requests
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import DRIP_MODEL, FLAT_MODEL, FLAT_OUTPUT_NANOS_PER_TOKEN, GatewayServer
+from tests.support.timing import fresh_period_async, scaled
 
 NANOS_PER_USD = 1_000_000_000
 MAX_TOKENS = 4
@@ -102,8 +103,7 @@ async def test_budget_429_caused_only_by_holds_in_flight_may_be_retried_in_a_sec
 async def test_rate_limit_429_says_retry_after_the_minute(gateway: GatewayServer, admin: httpx.AsyncClient) -> None:
     """rpm refusals pass again when the minute ends: ``x-should-retry: true``, ``retry-after`` within the minute."""
     key = await new_key(admin, rpm_limit=1)
-    if time.time() % 60 > 58:
-        await asyncio.sleep(2.5)  # both requests in one minute
+    await fresh_period_async(60, scaled(5))  # both requests in one minute
     async with bearer_client(gateway, key["key"]) as client:
         first = await client.post("/v1/chat/completions", json=chat_body("a", FLAT_MODEL, max_tokens=1))
         second = await client.post("/v1/chat/completions", json=chat_body("b", FLAT_MODEL, max_tokens=1))

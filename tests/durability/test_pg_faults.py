@@ -31,6 +31,7 @@ from tests.durability.harness import (
 )
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import MASTER_KEY
+from tests.support.timing import until
 
 
 async def _terminate_own_backends(application_name: str, stop: asyncio.Event, rounds: list[int]) -> None:
@@ -107,7 +108,8 @@ async def test_stopped_private_postgres_under_load_spills_and_replays_every_serv
             load = asyncio.create_task(run_load(gateway.base_url, run, clients=12, per_client=25, outcome=outcome))
             await asyncio.sleep(0.5)
             await asyncio.to_thread(postgres.stop, "fast")
-            await asyncio.sleep(2.5)  # past the retry budget: the gateway spills
+            # past the retry budget (about 1.5 s) the gateway spills what it served
+            await until(lambda: any(gateway.spill_dir.glob("ledger-spill-*.jsonl")), "records spilled", 30)
             spilled_while_down = sorted(p.name for p in gateway.spill_dir.glob("ledger-spill-*.jsonl"))
             async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10.0) as http:
                 readiness = await http.get("/health/readiness")
