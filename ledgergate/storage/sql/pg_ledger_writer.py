@@ -11,9 +11,9 @@ NOTHING``); then only for the records actually inserted (the ``RETURNING`` of th
 sums added to ``spend_rollups`` and ``spend_daily_rollups``. A request id already in the ledger adds nothing.
 
 Locks. Rollup rows are aggregated per key (one statement may touch a row only once) and upserted in one order:
-the primary key's columns as in Python's ``sorted`` of the rollup keys (``COLLATE "C"``: code point order, what the
-SQLAlchemy path sorted by), hourly rows completely before daily rows. So concurrent writers, this one or the older
-per-table path, take row locks in the same order and cannot deadlock.
+the primary key's columns as in Python's ``sorted`` of the rollup keys (``COLLATE "C"``: code point order, what
+``ledger_rows.summed_rollups`` sorts by), hourly rows completely before daily rows. So concurrent writers (other
+instances, the daily backfill) take row locks in the same order and cannot deadlock.
 """
 
 from __future__ import annotations
