@@ -18,7 +18,7 @@ from ledgergate.domain.charging import EntityRef, EntityType
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
-from ledgergate.storage.sql.ledger_rows import RECORD_COLUMNS, LedgerBatchWriter, ledger_batch, record_row
+from ledgergate.storage.sql.ledger_rows import RECORD_COLUMNS, LedgerBatch, LedgerBatchWriter, ledger_batch, record_row
 from ledgergate.storage.sql.pg_ledger_writer import PgLedgerWriter
 from ledgergate.storage.sql.rollup_rows import hour_start_s
 from ledgergate.storage.sql.sqlite_writer import SqliteBatchWriter
@@ -263,6 +263,15 @@ def test_record_rows_name_every_spend_records_column_with_the_records_value() ->
         ("r1", "tag", "g1", 123, HOUR_S * 1_000_000),
     ]
     assert batch.daily == []  # no daily rows kept: none built
+
+
+def test_ledger_batch_with_a_repeated_request_id_is_refused() -> None:
+    """A batch built by hand around ``ledger_batch`` with one request id twice would double its charges on
+    PostgreSQL and fail SQLite's insert: it is refused where it is built, before any writer sees it."""
+    row = record_row(record("r1", 1))
+    values = tuple(row[column] for column in RECORD_COLUMNS)
+    with pytest.raises(ValueError, match="each request id once"):
+        LedgerBatch([values, values], [], [], [], TZ)
 
 
 async def test_sql_ledger_refuses_an_in_memory_sqlite_database() -> None:

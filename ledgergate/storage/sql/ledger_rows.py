@@ -42,6 +42,12 @@ class LedgerBatch:
     daily: list[RollupAddRow]
     timezone: str  # the local days of ``daily``
 
+    def __post_init__(self) -> None:
+        # The writers rely on it (SQLite's plain INSERT, PostgreSQL's JOIN on the inserted ids): build batches with
+        # ``ledger_batch``, which keeps the first record of each request id.
+        if len({row[0] for row in self.records}) != len(self.records):
+            raise ValueError("a ledger batch holds each request id once (ledger_batch keeps the first record)")
+
     @property
     def request_ids(self) -> list[str]:
         return [row[0] for row in self.records]
@@ -61,17 +67,20 @@ def ledger_batch(
 ) -> LedgerBatch:
     """The rows of ``records`` (the first of each request id): ``hour_of`` / ``day_of`` give the hour and local day
     start of a charge instant (``day_of`` None: no daily rows are kept)."""
-    batch = LedgerBatch([], [], [], [], timezone)
+    rows: list[RecordRow] = []
+    charges: list[ChargeRow] = []
+    hourly: list[RollupAddRow] = []
+    daily: list[RollupAddRow] = []
     for record, first in zip(records, first_of_each_request([r.request_id for r in records]), strict=True):
         if not first:
             continue
-        batch.records.append(record_values(record))
-        batch.charges.extend(charge_rows(record))
-        batch.hourly.extend(_rollup_add_rows(record, hour_of(record.charged_at_us)))
+        rows.append(record_values(record))
+        charges.extend(charge_rows(record))
+        hourly.extend(_rollup_add_rows(record, hour_of(record.charged_at_us)))
         day_start_s = day_of(record.charged_at_us)
         if day_start_s is not None:
-            batch.daily.extend(_rollup_add_rows(record, day_start_s))
-    return batch
+            daily.extend(_rollup_add_rows(record, day_start_s))
+    return LedgerBatch(rows, charges, hourly, daily, timezone)
 
 
 def record_values(record: SpendRecord) -> RecordRow:
