@@ -59,9 +59,6 @@ class SqlLedger:
         self._keep_daily = False  # decided by start(): not for a timezone the rollups cannot serve
         self._backfill: asyncio.Task[str] | None = None
         self._started = False
-        spill = LedgerSpill(spill_directory, database_tag(engine)) if spill_directory is not None else None
-        # Looked up at each call: tests and benchmarks wrap ``_write_batch`` on a built ledger.
-        self._commits = DurableCommits(lambda records: self._write_batch(records), self._ping, spill, retry, _MAX_BATCH)
         # One writer per dialect, each one transaction per batch; both take the same rows (``ledger_rows.py``).
         self._sqlite_writer: SqliteBatchWriter | None = None
         self._writer: LedgerBatchWriter
@@ -75,6 +72,9 @@ class SqlLedger:
                 "the ledger needs a PostgreSQL database or a SQLite file, "
                 f"not {engine.dialect.name} database {engine.url.database!r}"
             )
+        spill = LedgerSpill(spill_directory, database_tag(engine)) if spill_directory is not None else None
+        # Looked up at each call: tests and benchmarks wrap ``_write_batch`` on a built ledger.
+        self._commits = DurableCommits(lambda records: self._write_batch(records), self._ping, spill, retry, _MAX_BATCH)
 
     async def start(self) -> None:
         if self._started:
