@@ -146,7 +146,7 @@ async def test_ledger_writer_request_id_already_in_the_ledger_adds_nothing(
     await rollups_match_charges(sql_db.engine)
 
 
-async def test_ledger_writer_duplicate_in_one_batch_is_written_once_by_its_firstrecord(
+async def test_ledger_writer_duplicate_in_one_batch_is_written_once_by_its_first_record(
     sql_db: SqlUnderTest, writer: LedgerBatchWriter
 ) -> None:
     batch = [record("r1", 100), record("r1", 999, targets=(KEY, TEAM, TAG)), record("r2", 7), record("r1", 5)]
