@@ -123,6 +123,12 @@ def normalise_database_url(url: str) -> str:
     if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
         return f"postgresql+asyncpg://{rest}"
     if scheme in ("sqlite", "sqlite+aiosqlite"):
+        if not is_sqlite_file(url):
+            # The ledger's SQLite writer opens its own connections: in memory, each would be another empty database.
+            raise ConfigError(
+                f"database_url {url[:80]!r} names no SQLite file; the ledger needs one (sqlite:///path/ledger.db) "
+                "or postgresql://..."
+            )
         return f"sqlite+aiosqlite://{rest}"
     raise ConfigError(f"database_url scheme {scheme!r} is not supported; use postgresql://... or sqlite:///...")
 

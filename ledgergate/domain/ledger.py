@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -82,3 +82,16 @@ def window_spend(
         if adj.entity == entity and adj.window == window and adj.period_start_s == period_start_s
     )
     return charged + adjusted
+
+
+def first_of_each_request(request_ids: Sequence[str]) -> list[bool]:
+    """The ledger's write rule within one batch: ``True`` for the first entry of each request id, ``False`` for
+    every later one. A later entry writes nothing (no record, no charge, no rollup), whatever it carries: the
+    request was already charged by the first. Against the ledger itself the same rule holds through the request
+    id's uniqueness (a record already there wins); the writers, the group-commit loop and the spill all ask here."""
+    seen: set[str] = set()
+    firsts: list[bool] = []
+    for request_id in request_ids:
+        firsts.append(request_id not in seen)
+        seen.add(request_id)
+    return firsts

@@ -227,3 +227,11 @@ def test_load_config_missing_file_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file") as caught:
         load_config(missing, environ={})
     assert str(missing) in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite://", "sqlite+aiosqlite:///"])
+def test_normalise_database_url_refuses_a_sqlite_url_without_a_file(url: str) -> None:
+    """The ledger's SQLite writer opens its own connections, so an in-memory database would lose every record into
+    another, empty one: refused at load, naming database_url, before anything is served."""
+    with pytest.raises(ConfigError, match=r"database_url .* names no SQLite file; the ledger needs one"):
+        normalise_database_url(url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord, window_spend
+from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord, first_of_each_request, window_spend
 
 KEY = EntityRef(EntityType.KEY, "k1")
 TEAM = EntityRef(EntityType.TEAM, "t1")
@@ -85,3 +85,11 @@ def test_window_spend_adds_adjustments_of_same_window_and_period() -> None:
     assert _spend(records, adjustments) == 20
     assert _spend(records, adjustments, TEAM) == 0
     assert adjustments[0].delta_nanos == -60
+
+
+def test_first_of_each_request_marks_only_the_first_entry_of_each_request_id() -> None:
+    """The ledger's one write rule within a batch: the first entry of a request id wins, every later one (whatever
+    it carries) writes nothing; order is kept and distinct ids all win."""
+    assert first_of_each_request(["r1", "r2", "r1", "r3", "r2", "r1"]) == [True, True, False, True, False, False]
+    assert first_of_each_request([]) == []
+    assert first_of_each_request(["only"]) == [True]

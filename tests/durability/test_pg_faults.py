@@ -113,7 +113,10 @@ async def test_stopped_private_postgres_under_load_spills_and_replays_every_serv
             spilled_while_down = sorted(p.name for p in gateway.spill_dir.glob("ledger-spill-*.jsonl"))
             async with httpx.AsyncClient(base_url=gateway.base_url, timeout=10.0) as http:
                 readiness = await http.get("/health/readiness")
-                metrics = (await http.get("/metrics", headers={"authorization": f"Bearer {MASTER_KEY}"})).text
+                # /metrics needs an admin key since metrics_auth defaults to admin (issue 12, input edges).
+                metrics_reply = await http.get("/metrics", headers={"authorization": f"Bearer {MASTER_KEY}"})
+                assert metrics_reply.status_code == 200, metrics_reply.text
+                metrics = metrics_reply.text
             await asyncio.to_thread(postgres.start)
             await load
             ready = await wait_for_no_pending(gateway.base_url)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ledgergate.db_failures import is_database_failure
-from ledgergate.domain.ledger import SpendRecord
+from ledgergate.domain.ledger import SpendRecord, first_of_each_request
 from ledgergate.storage.sql.ledger_spill import LedgerSpill, SpillBacklog, record_to_json
 
 log = logging.getLogger("ledgergate.ledger")
@@ -153,11 +153,10 @@ class DurableCommits:
                 return
             _fail(batch, exc)
             return
-        for record, future in batch:
+        firsts = first_of_each_request([record.request_id for record, _ in batch])
+        for (record, future), first in zip(batch, firsts, strict=True):
             if not future.done():
-                # Only the first of duplicates within one batch wrote the row.
-                future.set_result(record.request_id in inserted)
-                inserted.discard(record.request_id)
+                future.set_result(first and record.request_id in inserted)
 
     async def _write_with_retries(self, records: list[SpendRecord]) -> set[str]:
         """The request ids inserted. After an attempt whose outcome is unknown, every record counts as inserted:
@@ -192,11 +191,11 @@ class DurableCommits:
             _fail(batch, failure or exc)
             return
         self._backlog_waiting = True
-        seen: set[str] = set()
-        for record, future in batch:
+        # Replay writes the first of each request id (the ledger's rule): that append is the one charged.
+        firsts = first_of_each_request([record.request_id for record, _ in batch])
+        for (_, future), first in zip(batch, firsts, strict=True):
             if not future.done():
-                future.set_result(record.request_id not in seen)
-                seen.add(record.request_id)
+                future.set_result(first)
 
     def _enter_degraded(self) -> None:
         self._degraded = True

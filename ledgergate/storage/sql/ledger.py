@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
 from sqlalchemy import Select, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgergate.domain.admission import CounterKey, CounterUnit
@@ -20,18 +18,17 @@ from ledgergate.domain.rate_limits import unit_of_window
 from ledgergate.domain.windows import split_window_key
 from ledgergate.storage.sql.daily_rollups import DailyBackfill, register_timezone
 from ledgergate.storage.sql.durable_commits import DEFAULT_RETRY, DurableCommits, RetryPolicy
+from ledgergate.storage.sql.ledger_rows import LedgerBatchWriter, ledger_batch
 from ledgergate.storage.sql.ledger_spill import LedgerSpill
 from ledgergate.storage.sql.pg_ledger_writer import PgLedgerWriter
-from ledgergate.storage.sql.rollup_rows import LocalDays, RollupAdds, hour_start_s, merge_rollups, rollup_adds
-from ledgergate.storage.sql.sqlite_writer import CHARGE_COLUMNS, ChargeRow, SqliteBatchWriter
+from ledgergate.storage.sql.rollup_rows import LocalDays, hour_start_s
+from ledgergate.storage.sql.sqlite_writer import SqliteBatchWriter
 from ledgergate.storage.sql.tables import (
     DAILY_BACKFILLING,
     DAILY_UNSUPPORTED,
     ROLLUP_HOUR_S,
-    ROLLUP_SUMS,
     spend_adjustments,
     spend_charges,
-    spend_daily_rollups,
     spend_records,
     spend_rollups,
 )
@@ -61,30 +58,23 @@ class SqlLedger:
         self._days = LocalDays(ZoneInfo(timezone))
         self._keep_daily = False  # decided by start(): not for a timezone the rollups cannot serve
         self._backfill: asyncio.Task[str] | None = None
-        insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._insert_records = insert(spend_records).on_conflict_do_nothing().returning(spend_records.c.request_id)
-        self._insert_charges = insert(spend_charges).on_conflict_do_nothing()
-        add_rollup = insert(spend_rollups)
-        self._add_rollups = add_rollup.on_conflict_do_update(
-            index_elements=["entity_type", "entity_id", "hour_start_s", "model"],
-            set_={name: spend_rollups.c[name] + add_rollup.excluded[name] for name in ROLLUP_SUMS},
-        )
-        add_daily = insert(spend_daily_rollups)
-        self._add_daily = add_daily.on_conflict_do_update(
-            index_elements=["timezone", "entity_type", "entity_id", "day_start_s", "model"],
-            set_={name: spend_daily_rollups.c[name] + add_daily.excluded[name] for name in ROLLUP_SUMS},
-        )
         self._started = False
+        # One writer per dialect, each one transaction per batch; both take the same rows (``ledger_rows.py``).
+        self._sqlite_writer: SqliteBatchWriter | None = None
+        self._writer: LedgerBatchWriter
+        if engine.dialect.name == "postgresql":
+            self._writer = PgLedgerWriter(engine)  # the whole batch in one statement, one round trip
+        elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            self._writer = self._sqlite_writer = SqliteBatchWriter(engine.url.database)
+        else:
+            # The SQLite writer has its own connections: an in-memory database would be another, empty, one.
+            raise ValueError(
+                "the ledger needs a PostgreSQL database or a SQLite file, "
+                f"not {engine.dialect.name} database {engine.url.database!r}"
+            )
         spill = LedgerSpill(spill_directory, database_tag(engine)) if spill_directory is not None else None
         # Looked up at each call: tests and benchmarks wrap ``_write_batch`` on a built ledger.
         self._commits = DurableCommits(lambda records: self._write_batch(records), self._ping, spill, retry, _MAX_BATCH)
-        self._sqlite_writer = (
-            SqliteBatchWriter(engine.url.database or "")
-            if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
-            else None
-        )
-        # PostgreSQL: a whole batch in one statement, one round trip (the SQLAlchemy path below takes several).
-        self._pg_writer = PgLedgerWriter(engine) if engine.dialect.name == "postgresql" else None
 
     async def start(self) -> None:
         if self._started:
@@ -117,10 +107,7 @@ class SqlLedger:
             self._backfill = None
         await self._commits.close()
         self._started = False
-        if self._sqlite_writer is not None:
-            await asyncio.to_thread(self._sqlite_writer.stop)
-        if self._pg_writer is not None:
-            await self._pg_writer.close()
+        await self._writer.close()
 
     async def append(self, record: SpendRecord) -> bool:
         """True if the record was written now (or kept in the spill file, the database down), False if its request
@@ -138,58 +125,16 @@ class SqlLedger:
         Only the record actually written brings its charges and rollups: a duplicate request id (already in the
         ledger, or earlier in this batch) adds nothing, even if it names other targets.
         """
-        rows = [record_row(record) for record in records]
-        charges = [charge_rows(record) for record in records]
-        hourly = [rollup_adds(record, hour_start_s(record.charged_at_us)) for record in records]
-        daily = [self.daily_adds(record) for record in records]
-        if self._sqlite_writer is not None:
-            return await self._sqlite_writer.write(rows, charges, hourly, daily, self._timezone)
-        if self._pg_writer is not None:
-            return await self._pg_writer.write(rows, charges, hourly, daily, self._timezone)
-        async with self._engine.begin() as connection:
-            result = await connection.execute(self._insert_records, rows)
-            inserted = {row[0] for row in result.all()}
-            new_charges: list[ChargeRow] = []
-            hours: RollupAdds = {}
-            days: RollupAdds = {}
-            counted: set[str] = set()
-            for record, record_charges, record_hourly, record_daily in zip(
-                records, charges, hourly, daily, strict=True
-            ):
-                # RETURNING names each new request id once; the first record carrying it is the one written.
-                if record.request_id in inserted and record.request_id not in counted:
-                    counted.add(record.request_id)
-                    new_charges.extend(record_charges)
-                    merge_rollups(hours, record_hourly)
-                    merge_rollups(days, record_daily)
-            if new_charges:
-                await connection.execute(
-                    self._insert_charges, [dict(zip(CHARGE_COLUMNS, c, strict=True)) for c in new_charges]
-                )
-            # Sorted: concurrent instances (and the daily backfill) take the row locks in one order: no deadlock.
-            if hours:
-                await connection.execute(
-                    self._add_rollups, [_rollup_row("hour_start_s", key, sums) for key, sums in sorted(hours.items())]
-                )
-            if days:
-                await connection.execute(
-                    self._add_daily,
-                    [
-                        {"timezone": self._timezone, **_rollup_row("day_start_s", key, sums)}
-                        for key, sums in sorted(days.items())
-                    ],
-                )
-        return inserted
+        batch = ledger_batch(records, hour_start_s, self._day_start_s, self._timezone)
+        return await self._writer.write(batch)
 
     async def _ping(self) -> None:
         async with self._engine.connect() as connection:
             await connection.exec_driver_sql("SELECT 1")
 
-    def daily_adds(self, record: SpendRecord) -> RollupAdds:
-        """What ``record`` adds to the daily rollups: its local day's rows (none if daily rows are not kept)."""
-        if not self._keep_daily:
-            return {}
-        return rollup_adds(record, self._days.day_start_s(record.charged_at_us))
+    def _day_start_s(self, charged_at_us: int) -> int | None:
+        """The local day a charge instant adds to in the daily rollups (None: daily rows are not kept)."""
+        return self._days.day_start_s(charged_at_us) if self._keep_daily else None
 
     async def add_adjustment(self, adjustment: Adjustment) -> None:
         async with self._engine.begin() as connection:
@@ -306,48 +251,3 @@ async def _rate_sum(connection: AsyncConnection, key: CounterKey, end_s: int, un
         spend_charges.c.charged_at_us < end_s * 1_000_000,
     )
     return int(await connection.scalar(query) or 0)
-
-
-def charge_rows(record: SpendRecord) -> list[ChargeRow]:
-    # Each target once: the charges table holds one row per target (its primary key).
-    targets = dict.fromkeys((target.type.value, target.id) for target in record.targets)
-    return [
-        (record.request_id, entity_type, entity_id, record.cost_nanos, record.charged_at_us)
-        for entity_type, entity_id in targets
-    ]
-
-
-def _rollup_row(bucket_column: str, key: tuple[str, str, str, int], sums: list[int]) -> dict[str, Any]:
-    entity_type, entity_id, model, bucket_start_s = key
-    cost_nanos, requests, prompt_tokens, completion_tokens = sums
-    return {
-        "entity_type": entity_type,
-        "entity_id": entity_id,
-        "model": model,
-        bucket_column: bucket_start_s,
-        "cost_nanos": cost_nanos,
-        "requests": requests,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-    }
-
-
-def record_row(record: SpendRecord) -> dict[str, Any]:
-    return {
-        "request_id": record.request_id,
-        "key_id": record.key_id,
-        "user_id": record.user_id,
-        "team_id": record.team_id,
-        "organization_id": record.organization_id,
-        "customer_id": record.customer_id,
-        "tags": orjson.dumps(list(record.tags)).decode(),
-        "model": record.model,
-        "deployment_id": record.deployment_id,
-        "route": record.route,
-        "prompt_tokens": record.prompt_tokens,
-        "completion_tokens": record.completion_tokens,
-        "cost_nanos": record.cost_nanos,
-        "status": record.status.value,
-        "charged_at_us": record.charged_at_us,
-        "ended_at_us": record.ended_at_us,
-    }

@@ -6,15 +6,14 @@ pre-ping) and SQLAlchemy's statement building: about 2 ms per batch at concurren
 latency. Here the data travels as one array per column, ``unnest``ed by data-modifying CTEs; a single statement is
 atomic by itself (all or nothing), and its plan is prepared once per connection (asyncpg's statement cache).
 
-What is written: each record (``ON CONFLICT DO NOTHING``); then only for the records actually inserted (the
-``RETURNING`` of that insert) their charges and their sums added to ``spend_rollups`` and ``spend_daily_rollups``.
-A request id repeated within a batch is written once, by its first record (dropped here before sending); one
-already in the ledger adds nothing.
+What is written (a ``LedgerBatch``, each request id once: ``ledger_rows.py``): each record (``ON CONFLICT DO
+NOTHING``); then only for the records actually inserted (the ``RETURNING`` of that insert) their charges and their
+sums added to ``spend_rollups`` and ``spend_daily_rollups``. A request id already in the ledger adds nothing.
 
 Locks. Rollup rows are aggregated per key (one statement may touch a row only once) and upserted in one order:
-the primary key's columns as in Python's ``sorted`` of the rollup keys (``COLLATE "C"``: code point order, what the
-SQLAlchemy path sorted by), hourly rows completely before daily rows. So concurrent writers, this one or the older
-per-table path, take row locks in the same order and cannot deadlock.
+the primary key's columns as in Python's ``sorted`` of the rollup keys (``COLLATE "C"``: code point order, what
+``ledger_rows.summed_rollups`` sorts by), hourly rows completely before daily rows. So concurrent writers (other
+instances, the daily backfill) take row locks in the same order and cannot deadlock.
 """
 
 from __future__ import annotations
@@ -25,19 +24,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import String, Text
+from sqlalchemy import String, Table, Text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from ledgergate.db_failures import is_database_failure
-from ledgergate.storage.sql.rollup_rows import RollupAdds
-from ledgergate.storage.sql.sqlite_writer import RECORD_COLUMNS, ChargeRow
-from ledgergate.storage.sql.tables import ROLLUP_SUMS, spend_records
+from ledgergate.storage.sql.ledger_rows import CHARGE_COLUMNS, RECORD_COLUMNS, ROLLUP_ADD_COLUMNS, LedgerBatch
+from ledgergate.storage.sql.tables import ROLLUP_SUMS, spend_charges, spend_records
 
-# The array type each record column travels as: text for the string columns, int8 for the integer ones.
-_RECORD_TYPES = [
-    "text" if isinstance(spend_records.c[column].type, String | Text) else "int8" for column in RECORD_COLUMNS
-]
+
+def _array_types(table: Table, columns: Sequence[str]) -> tuple[str, ...]:
+    """The array type each column travels as: text for the string columns, int8 for the integer ones."""
+    return tuple("text" if isinstance(table.c[column].type, String | Text) else "int8" for column in columns)
+
+
+_RECORD_TYPES = _array_types(spend_records, RECORD_COLUMNS)
+_CHARGE_TYPES = _array_types(spend_charges, CHARGE_COLUMNS)
+# (request_id, entity_type, entity_id, model, period start, *ROLLUP_SUMS): text, then int8 from the period start on
+_ROLLUP_TYPES = tuple("text" if index < 4 else "int8" for index in range(len(ROLLUP_ADD_COLUMNS)))
 
 
 def _params(start: int, types: Sequence[str]) -> str:
@@ -64,14 +68,12 @@ def _upsert(table: str, period: str, first_param: int, after: str = "") -> str:
     RETURNING 1"""
 
 
-# (request_id, entity_type, entity_id, model, period start, cost_nanos, requests, prompt_tokens, completion_tokens)
-_ROLLUP_TYPES = ("text", "text", "text", "text", "int8", "int8", "int8", "int8", "int8")
-_CHARGE_TYPES = ("text", "text", "text", "int8", "int8")
 _RECORDS_AT = 2  # $1 is the timezone of the daily rows
 _CHARGES_AT = _RECORDS_AT + len(RECORD_COLUMNS)
 _HOURLY_AT = _CHARGES_AT + len(_CHARGE_TYPES)
 _DAILY_AT = _HOURLY_AT + len(_ROLLUP_TYPES)
 _RECORD_LIST = ", ".join(RECORD_COLUMNS)
+_CHARGE_LIST = ", ".join(CHARGE_COLUMNS)
 
 # Data-modifying CTEs all run to completion, whether the final SELECT reads them or not. Each upsert reads
 # ``inserted`` (the records' RETURNING): duplicates add nothing. The daily upsert's WHERE runs the hourly one to its
@@ -84,10 +86,9 @@ WITH inserted AS (
     ON CONFLICT DO NOTHING
     RETURNING request_id
 ), charged AS (
-    INSERT INTO spend_charges (request_id, entity_type, entity_id, cost_nanos, charged_at_us)
-    SELECT c.request_id, c.entity_type, c.entity_id, c.cost_nanos, c.charged_at_us
-    FROM unnest({_params(_CHARGES_AT, _CHARGE_TYPES)})
-        AS c(request_id, entity_type, entity_id, cost_nanos, charged_at_us)
+    INSERT INTO spend_charges ({_CHARGE_LIST})
+    SELECT {", ".join(f"c.{column}" for column in CHARGE_COLUMNS)}
+    FROM unnest({_params(_CHARGES_AT, _CHARGE_TYPES)}) AS c({_CHARGE_LIST})
     JOIN inserted USING (request_id)
     ORDER BY c.request_id COLLATE "C", c.entity_type COLLATE "C", c.entity_id COLLATE "C"
     ON CONFLICT DO NOTHING
@@ -101,14 +102,6 @@ SELECT request_id FROM inserted
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
     """Row tuples -> one list per column (what ``unnest`` takes), also when there are no rows."""
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
-
-
-def _rollup_rows(request_ids: Sequence[str], adds: Sequence[RollupAdds]) -> list[tuple[Any, ...]]:
-    return [
-        (request_id, *key, *sums)
-        for request_id, record_adds in zip(request_ids, adds, strict=True)
-        for key, sums in record_adds.items()
-    ]
 
 
 class PgLedgerWriter:
@@ -128,28 +121,15 @@ class PgLedgerWriter:
             if proxied is not None:
                 await greenlet_spawn(proxied.close)  # back to the pool, which the engine's dispose then closes
 
-    async def write(
-        self,
-        records: Sequence[dict[str, Any]],
-        charges: Sequence[Sequence[ChargeRow]],
-        hourly: Sequence[RollupAdds],
-        daily: Sequence[RollupAdds],
-        timezone: str,
-    ) -> set[str]:
-        """Insert the records and, for each one inserted, its charges and rollup additions (``charges[i]``,
-        ``hourly[i]`` and ``daily[i]`` belong to ``records[i]``), atomically in one statement; the request ids
-        inserted. ``daily`` rows are of the gateway's ``timezone``."""
-        first: dict[str, int] = {}
-        for index, record in enumerate(records):
-            first.setdefault(record["request_id"], index)  # a later duplicate within the batch adds nothing
-        kept = list(first.values())
-        ids = list(first)
+    async def write(self, batch: LedgerBatch) -> set[str]:
+        """Insert the batch's records not in the ledger yet and, for each one inserted, its charges and rollup
+        additions, atomically in one statement; the request ids inserted."""
         args = [
-            timezone,
-            *_columns([[records[i][column] for column in RECORD_COLUMNS] for i in kept], len(RECORD_COLUMNS)),
-            *_columns([row for i in kept for row in charges[i]], len(_CHARGE_TYPES)),
-            *_columns(_rollup_rows(ids, [hourly[i] for i in kept]), len(_ROLLUP_TYPES)),
-            *_columns(_rollup_rows(ids, [daily[i] for i in kept]), len(_ROLLUP_TYPES)),
+            batch.timezone,
+            *_columns(batch.records, len(RECORD_COLUMNS)),
+            *_columns(batch.charges, len(CHARGE_COLUMNS)),
+            *_columns(batch.hourly, len(ROLLUP_ADD_COLUMNS)),
+            *_columns(batch.daily, len(ROLLUP_ADD_COLUMNS)),
         ]
         async with self._lock:
             connection = await self._connection()

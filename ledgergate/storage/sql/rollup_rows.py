@@ -1,8 +1,8 @@
 """What one spend record adds to the hourly and daily rollups, and the local day of an instant, cheaply.
 
-Shared by the SQLite writer thread and the SQLAlchemy (PostgreSQL) path of ``SqlLedger``: both merge the adds of
-the records a transaction actually inserted and upsert-add them, hourly into ``spend_rollups`` and daily (in the
-gateway's timezone) into ``spend_daily_rollups``.
+``ledger_rows.py`` turns them into the rollup rows of a batch, which both ledger writers (SQLite, PostgreSQL) add for
+the records a transaction actually inserted, hourly into ``spend_rollups`` and daily (in the gateway's timezone)
+into ``spend_daily_rollups``.
 """
 
 from __future__ import annotations
@@ -22,13 +22,6 @@ RollupAdds = dict[RollupKey, list[int]]
 ONE_DAY = parse_duration("1d")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CACHED_DAYS = 4
-
-
-def merge_rollups(into: RollupAdds, adds: RollupAdds) -> None:
-    for key, sums in adds.items():
-        total = into.setdefault(key, [0, 0, 0, 0])
-        for index, value in enumerate(sums):
-            total[index] += value
 
 
 def rollup_adds(record: SpendRecord, bucket_start_s: int) -> RollupAdds:
