@@ -23,6 +23,7 @@ from ledgergate.domain.admission import BudgetMode
 from ledgergate.domain.ports import Clock, Counters
 from ledgergate.domain.windows import PeriodClock, parse_windows
 from ledgergate.services.alerts import BudgetAlerter
+from ledgergate.services.charge_flow import ChargeFlow
 from ledgergate.services.directory import Directory
 from ledgergate.services.entity_admin import EntityAdmin
 from ledgergate.services.keys import KeyService
@@ -88,6 +89,7 @@ class Container:
     rollups: SpendRollups  # the dashboard's read side
     alerter: BudgetAlerter
     metrics: GatewayMetrics
+    flow: ChargeFlow  # one LLM request: authenticate -> admit -> forward -> settle
     coherence: RedisCacheCoherence | None = None  # with Redis: keeps the entity caches of all instances coherent
 
     async def aclose(self) -> None:
@@ -201,6 +203,17 @@ async def build_container(
     views = EntityViews(directory, charger, ledger.lifetime_spend)
     deployments = _resolve_demo(config.deployments, demo_base_url)
     keys = KeyService(directory, views, clock)
+    authenticator = Authenticator(directory, clock, settings.master_key)
+    router = ModelRouter(deployments)
+    upstream = UpstreamClient()
+    flow = ChargeFlow(
+        authenticate=authenticator.principal_from_headers,
+        router=router,
+        charger=charger,
+        upstream=upstream,
+        metrics=metrics,
+        clock=clock,
+    )
     return Container(
         config=dataclasses.replace(config, deployments=deployments),
         clock=clock,
@@ -210,9 +223,9 @@ async def build_container(
         counters=counters,
         ledger=ledger,
         charger=charger,
-        authenticator=Authenticator(directory, clock, settings.master_key),
-        router=ModelRouter(deployments),
-        upstream=UpstreamClient(),
+        authenticator=authenticator,
+        router=router,
+        upstream=upstream,
         keys=keys,
         resets=SpendResets(directory, charger, counters, ledger, clock),
         views=views,
@@ -221,5 +234,6 @@ async def build_container(
         rollups=SpendRollups(engine),
         alerter=alerter,
         metrics=metrics,
+        flow=flow,
         coherence=coherence,
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from ledgergate.domain.admission import BudgetMode, CounterKey, CounterLine, Decision, LineState
 from ledgergate.domain.charging import EntityRef
-from ledgergate.domain.ledger import Adjustment, SpendRecord
+from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord
+from ledgergate.domain.pricing import Usage
+from ledgergate.domain.principals import Principal
 
 
 class CounterStoreUnavailable(RuntimeError):
@@ -75,3 +77,110 @@ class Ledger(Protocol):
         ...
 
     async def lifetime_spend(self, entity: EntityRef) -> int: ...
+
+
+# --- The upstream: where an admitted request is forwarded (adapter: upstream/client.py) ---
+
+
+class UpstreamFailure(Exception):
+    """An upstream call failed (unreachable, timed out, non-2xx stream opening). It knows the status and the
+    OpenAI-style error the client is answered with; the adapter's ``UpstreamError`` family subclasses it."""
+
+    status_code: int = 502
+    error_type: str = "upstream_error"
+    message: str = ""
+    param: Any = None
+    code: Any = None
+
+    def to_openai_error(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
+
+
+class UpstreamReply(Protocol):
+    """A complete reply, whatever its status."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def is_success(self) -> bool: ...
+
+    def error_body(self) -> bytes:
+        """A non-2xx reply as an OpenAI-style error JSON."""
+        ...
+
+
+class UpstreamStream(Protocol):
+    """An open 2xx streaming reply; ``aclose`` must be called once it is no longer read."""
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive; a transport failure raises ``UpstreamFailure``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+Target_contra = TypeVar("Target_contra", contravariant=True)
+
+
+class Upstream(Protocol[Target_contra]):
+    """Sends a request body to a deployment (``Target_contra``); failures raise ``UpstreamFailure``."""
+
+    async def send(
+        self, deployment: Target_contra, path: str, body: bytes, protocol_headers: Mapping[str, str] | None = None
+    ) -> UpstreamReply: ...
+
+    async def stream(
+        self, deployment: Target_contra, path: str, body: bytes, protocol_headers: Mapping[str, str] | None = None
+    ) -> UpstreamStream:
+        """Open a streaming POST; a non-2xx reply raises ``UpstreamFailure``."""
+        ...
+
+
+class StreamReader(Protocol):
+    """Reads one upstream event stream of a route kind: forwards its bytes, keeps its usage, says how it ends."""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The bytes to forward for ``chunk`` (possibly none yet)."""
+        ...
+
+    def finish(self) -> bytes:
+        """What is left to forward once the upstream stream ended."""
+        ...
+
+    @property
+    def usage(self) -> Usage | None:
+        """The usage the upstream reported, if it did."""
+        ...
+
+    @property
+    def content_chunks(self) -> int:
+        """Content-bearing events seen: bounds the output tokens of a stream without usage."""
+        ...
+
+    def ending(self) -> tuple[bytes, RequestStatus]:
+        """The closing event the client gets once the charge is durable, and the stream's ledger status."""
+        ...
+
+    def error_event(self, failure: UpstreamFailure) -> bytes:
+        """A failure after the status line went out, as an event of this stream's kind."""
+        ...
+
+
+# --- Who is calling (adapter: the Authenticator) ---
+
+
+class Headers(Protocol):
+    """Request headers by lower-case name."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+Authenticate = Callable[[Headers], Awaitable[Principal]]
+"""The principal a request's credentials stand for; raises the 401 error when they stand for none."""
