@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, Protocol, TypeVar
 
 from ledgergate.domain.admission import BudgetMode, CounterKey, CounterLine, Decision, LineState
-from ledgergate.domain.charging import EntityRef
+from ledgergate.domain.charging import EntityRef, EntityType
+from ledgergate.domain.entities import Entity
 from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord
 from ledgergate.domain.pricing import Usage
 from ledgergate.domain.principals import Principal
@@ -184,3 +185,43 @@ class Headers(Protocol):
 
 Authenticate = Callable[[Headers], Awaitable[Principal]]
 """The principal a request's credentials stand for; raises the 401 error when they stand for none."""
+
+
+# --- Entities (adapters: storage/sql/entities.py; with several instances storage/redis_invalidation.py) ---
+
+
+class EntityStore(Protocol):
+    async def get(self, entity_type: EntityType, entity_id: str) -> Entity | None: ...
+    async def insert(self, entity: Entity) -> None: ...
+    async def replace(self, entity: Entity, expected_version: int) -> None: ...
+    async def delete(self, entity_type: EntityType, entity_id: str) -> bool: ...
+
+
+class CacheCoherence(Protocol):
+    """Keeps the entity caches of several instances coherent."""
+
+    def cache_usable(self) -> bool:
+        """Whether this instance may answer from its cache now (a local check: no I/O)."""
+        ...
+
+    async def announce(self, ref: EntityRef) -> None:
+        """Called after a committed write: returns once no other instance can serve the entity's old state."""
+        ...
+
+
+# --- Observers of charges (the budget alerter, the metrics); ``Ticket_contra`` is the charger's ticket ---
+
+Ticket_contra = TypeVar("Ticket_contra", contravariant=True)
+
+
+class SettleObserver(Protocol[Ticket_contra]):
+    def settled(self, ticket: Ticket_contra, cost_nanos: int) -> None:
+        """Called once a charge is in the counters; must not block the response (schedule work, return)."""
+        ...
+
+
+class SpendObserver(Protocol[Ticket_contra]):
+    def recorded(self, ticket: Ticket_contra, record: SpendRecord) -> None:
+        """Called once per spend record newly in the ledger, also when the counters then cannot be charged (the
+        request was served); must not block."""
+        ...
