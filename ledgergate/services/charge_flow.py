@@ -169,10 +169,11 @@ class ChargeFlow:
         """A request answered by one whole upstream reply, charged before it is returned."""
         ticket = await self.admit(headers, request)
         deployment = ticket.call.deployment
-        body = request.body_for(deployment, ticket.max_tokens_to_send)
-        protocol = request.protocol_headers(deployment) if request.protocol_headers is not None else None
         settlement = self._settlement(ticket)
         try:
+            # Inside the try: whatever fails once the hold is placed settles it (never left pinned to its TTL).
+            body = request.body_for(deployment, ticket.max_tokens_to_send)
+            protocol = request.protocol_headers(deployment) if request.protocol_headers is not None else None
             sent_at = time.perf_counter()
             try:
                 upstream_reply = await self._upstream.send(deployment, request.path, body, protocol)
@@ -193,11 +194,13 @@ class ChargeFlow:
         """A streamed request: the open stream, or the upstream's error when it would not open (charged as such)."""
         ticket = await self.admit(headers, request)
         deployment = ticket.call.deployment
-        body = request.body_for(deployment, ticket.max_tokens_to_send)
-        protocol = request.protocol_headers(deployment) if request.protocol_headers is not None else None
         settlement = self._settlement(ticket)
-        sent_at = time.perf_counter()
         try:
+            # Before the upstream is opened: whatever fails once the hold is placed settles it.
+            body = request.body_for(deployment, ticket.max_tokens_to_send)
+            protocol = request.protocol_headers(deployment) if request.protocol_headers is not None else None
+            reader = request.stream_reader()
+            sent_at = time.perf_counter()
             upstream = await self._upstream.stream(deployment, request.path, body, protocol)
         except UpstreamFailure as exc:
             await settlement.run(None, RequestStatus.ERROR)
@@ -206,7 +209,6 @@ class ChargeFlow:
             settlement.start(None, RequestStatus.CANCELLED)
             raise
         self._metrics.upstream_replied(ticket.call.model, sent_at)
-        reader = request.stream_reader()
 
         async def events() -> AsyncGenerator[bytes, None]:
             try:

@@ -3,8 +3,7 @@ outside any charge: the charger, the views and the metrics share one."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from ledgergate.domain.admission import CounterKey, CounterLine, LineState
 from ledgergate.domain.charging import EntityRef, EntityType
@@ -13,8 +12,6 @@ from ledgergate.domain.ports import Clock, Counters, CounterStoreUnavailable, Le
 from ledgergate.domain.rate_limits import RateLimits, RateLine, rate_lines
 from ledgergate.domain.windows import PeriodClock, Window
 from ledgergate.services.directory import Directory
-
-_RATE_LIMITS_CACHE_SIZE = 10_000
 
 
 def counter_key(target: EntityRef, window: Window, start_s: int) -> CounterKey:
@@ -30,7 +27,6 @@ class WindowReads:
         self._ledger = ledger
         self._clock = clock
         self._periods = periods
-        self._rate_limits_cache: dict[int, tuple[Mapping[str, Any], RateLimits]] = {}
 
     async def window_states(self, entity: Entity, windows: Sequence[Window]) -> list[tuple[LineState, int]]:
         """Current (spent, held) and reset instant of each window, for views and resets."""
@@ -58,22 +54,8 @@ class WindowReads:
 
     async def rate_limits(self, entity: Entity) -> RateLimits:
         """The entity's rate limits: its own, and its shared budget object's where it sets none of its own."""
-        own = self._rate_limits_of(entity.extra)
         budget = await self._directory.get(EntityType.BUDGET, entity.budget_id) if entity.budget_id else None
-        return own.over(self._rate_limits_of(budget.extra)) if budget is not None else own
-
-    def _rate_limits_of(self, extra: Mapping[str, Any]) -> RateLimits:
-        """``RateLimits.of(extra)``, remembered per ``extra`` object: cached entities keep theirs, so admission
-        reads each entity's limits once rather than on every request. The cache holds ``extra`` itself, so its
-        ``id`` cannot be reused while it is remembered."""
-        cached = self._rate_limits_cache.get(id(extra))
-        if cached is not None and cached[0] is extra:
-            return cached[1]
-        if len(self._rate_limits_cache) >= _RATE_LIMITS_CACHE_SIZE:
-            self._rate_limits_cache.clear()
-        limits = RateLimits.of(extra)
-        self._rate_limits_cache[id(extra)] = (extra, limits)
-        return limits
+        return entity.rate_limits.over(budget.rate_limits) if budget is not None else entity.rate_limits
 
     async def rate_states(self, entity: Entity) -> list[tuple[RateLine, LineState]]:
         """Each rate limit of the entity with its current (spent, held), for views."""

@@ -19,6 +19,7 @@ from tests.services.support import (
     DONE,
     OUTPUT_NANOS_PER_TOKEN,
     FunctionUpstream,
+    LineReader,
     bearer,
     chat_request,
     completion,
@@ -230,3 +231,37 @@ async def _until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition never met")
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_body_that_cannot_be_built_after_admission_does_not_pin_the_hold(
+    container: Container, key_secret: str, streamed: bool
+) -> None:
+    """Attack: a failure between the hold and the upstream call (building the body) left the hold pinned until
+    its TTL, counting against the budget; it is now settled at once (cancelled, nothing charged)."""
+
+    def broken(deployment: object, max_tokens_to_send: int | None) -> bytes:
+        raise ValueError("cannot build the body")
+
+    request = dataclasses.replace(chat_request(), body_for=broken)
+    upstream = FunctionUpstream()
+    flow = flow_over(container, upstream)
+    with pytest.raises(ValueError, match="cannot build"):
+        await (flow.stream if streamed else flow.reply)(bearer(key_secret), request)
+    await settled(container)
+    assert upstream.sent == []
+    assert [(row["status"], row["cost_nanos"]) for row in await ledger_rows(container)] == [("cancelled", 0)]
+
+
+async def test_a_stream_reader_that_cannot_be_made_neither_opens_the_upstream_nor_pins_the_hold(
+    container: Container, key_secret: str
+) -> None:
+    def broken() -> LineReader:
+        raise RuntimeError("no reader")
+
+    request = dataclasses.replace(chat_request(), stream_reader=broken)
+    upstream = FunctionUpstream()
+    with pytest.raises(RuntimeError, match="no reader"):
+        await flow_over(container, upstream).stream(bearer(key_secret), request)
+    await settled(container)
+    assert upstream.streams == []
