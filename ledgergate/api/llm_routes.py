@@ -68,7 +68,10 @@ class LlmEndpoints:
             await exception_response(exc)(scope, receive, send)
             return
         # Past the status line a failure cannot become an error response: the stream ends without its closing event.
-        await send_stream(receive, send, outcome.events, headers)
+        try:
+            await send_stream(receive, send, outcome.events, headers)
+        finally:
+            outcome.abandon()  # settles a stream the client left before its first byte
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = await read_request(scope, receive)

@@ -86,10 +86,13 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Streaming:
-    """An open stream: iterate ``events`` to the client; its end (or cancellation) settles the request."""
+    """An open stream: iterate ``events`` to the client; its end (or cancellation) settles the request. Call
+    ``abandon`` once the client is done with it: a stream never iterated (the client left before its first byte)
+    runs no ``finally`` of its own, so that settles it and closes the upstream (a no-op otherwise)."""
 
     ticket: Ticket
     events: AsyncGenerator[bytes, None]
+    abandon: Callable[[], None]
 
 
 class RequestRefused(Exception):
@@ -235,7 +238,12 @@ class ChargeFlow:
                 settlement.start(stream_usage(ticket, reader), RequestStatus.CANCELLED)
                 self._background_task(upstream.aclose())
 
-        return Streaming(ticket, events())
+        def abandon() -> None:
+            if not settlement.started:  # ``events`` never ran: nothing settled, nothing closed
+                settlement.start(stream_usage(ticket, reader), RequestStatus.CANCELLED)
+                self._background_task(upstream.aclose())
+
+        return Streaming(ticket, events(), abandon)
 
     async def visible_models(self, headers: Headers) -> list[str]:
         """The configured model names the caller's key may use (``/v1/models``)."""

@@ -265,3 +265,28 @@ async def test_a_stream_reader_that_cannot_be_made_neither_opens_the_upstream_no
         await flow_over(container, upstream).stream(bearer(key_secret), request)
     await settled(container)
     assert upstream.streams == []
+
+
+async def test_a_stream_abandoned_before_its_first_event_is_settled_and_its_upstream_closed(
+    container: Container, key_secret: str
+) -> None:
+    """Attack (reported shape: the client leaves while the status line is being sent): closing a generator that
+    never started runs none of its ``finally``, which left the hold pinned to its TTL, no record, and the upstream
+    stream open. ``abandon`` settles it as cancelled and closes the upstream."""
+    upstream = FunctionUpstream()
+    outcome = await flow_over(container, upstream).stream(bearer(key_secret), chat_request(max_tokens=8))
+    assert isinstance(outcome, Streaming)
+    await outcome.events.aclose()  # what the ASGI layer does: a no-op on a generator that never started
+    outcome.abandon()
+    await settled(container)
+    assert [(row["status"], row["cost_nanos"]) for row in await ledger_rows(container)] == [("cancelled", 0)]
+    await _until(lambda: upstream.streams[0].closed)
+
+
+async def test_abandoning_a_finished_stream_settles_nothing_more(container: Container, key_secret: str) -> None:
+    outcome = await flow_over(container, FunctionUpstream()).stream(bearer(key_secret), chat_request(max_tokens=8))
+    assert isinstance(outcome, Streaming)
+    assert [event async for event in outcome.events][-1] == DONE
+    outcome.abandon()
+    await settled(container)
+    assert [row["status"] for row in await ledger_rows(container)] == ["success"]
