@@ -23,6 +23,7 @@ from ledgergate.domain.admission import BudgetMode
 from ledgergate.domain.ports import Clock, Counters
 from ledgergate.domain.windows import PeriodClock, parse_windows
 from ledgergate.services.alerts import BudgetAlerter
+from ledgergate.services.charge_flow import ChargeFlow
 from ledgergate.services.directory import Directory
 from ledgergate.services.entity_admin import EntityAdmin
 from ledgergate.services.keys import KeyService
@@ -31,6 +32,7 @@ from ledgergate.services.request_charging import RequestCharger
 from ledgergate.services.router import ModelRouter
 from ledgergate.services.spend_reset import SpendResets
 from ledgergate.services.views import EntityViews
+from ledgergate.services.window_reads import WindowReads
 from ledgergate.storage.fallback_counters import FallbackCounters
 from ledgergate.storage.memory_counters import MemoryCounters
 from ledgergate.storage.redis_counters import RedisCounters
@@ -88,6 +90,7 @@ class Container:
     rollups: SpendRollups  # the dashboard's read side
     alerter: BudgetAlerter
     metrics: GatewayMetrics
+    flow: ChargeFlow  # one LLM request: authenticate -> admit -> forward -> settle
     coherence: RedisCacheCoherence | None = None  # with Redis: keeps the entity caches of all instances coherent
 
     async def aclose(self) -> None:
@@ -117,11 +120,12 @@ async def build_container(
     engine = create_engine(settings.database_url)
     await upgrade_schema(engine)
     store = SqlEntityStore(engine)
-    directory = Directory(store, max_age_s=SHARED_CACHE_MAX_AGE_S if settings.redis_url else None)
     ledger = SqlLedger(engine, timezone=settings.timezone, spill_directory=ledger_spill_directory(settings))
     await ledger.start()
     counters: Counters = MemoryCounters(clock)
     coherence = None
+    redis = None
+    prefix = ""
     if settings.redis_url:
         # A blocking pool: past its size requests wait for a connection instead of failing (redis-py's default
         # pool raises at 100 in flight, which turned load into 503s).
@@ -144,8 +148,16 @@ async def build_container(
             fallback = FallbackCounters(counters, sql_counters, mode, redis, clock, redis_prefix=prefix)
             await fallback.start()
             counters = fallback
-        coherence = RedisCacheCoherence(redis, prefix, on_invalidate=directory.invalidate, on_clear=directory.clear)
-        directory.coherence = coherence
+    if redis is not None:
+        # The coherence calls back into the directory built with it (late-bound: the directory needs it first).
+        coherence = RedisCacheCoherence(
+            redis,
+            prefix,
+            on_invalidate=lambda ref: directory.invalidate(ref),
+            on_clear=lambda: directory.clear(),
+        )
+    directory = Directory(store, max_age_s=SHARED_CACHE_MAX_AGE_S if settings.redis_url else None, coherence=coherence)
+    if coherence is not None:
         await coherence.start()
     _, global_windows = parse_windows(
         budget_limits=[{"budget_duration": settings.budget_duration, "max_budget": settings.max_budget}]
@@ -156,18 +168,8 @@ async def build_container(
     if settings.max_budget is not None and not settings.budget_duration:
         primary, _ = parse_windows(settings.max_budget, prefix="general_settings.")
         global_windows = (primary,) if primary else ()
-    charger = RequestCharger(
-        directory=directory,
-        counters=counters,
-        ledger=ledger,
-        clock=clock,
-        periods=PeriodClock(ZoneInfo(settings.timezone)),
-        mode=BudgetMode(settings.budget_mode),
-        hold_ttl_s=settings.hold_ttl_s,
-        allow_client_tags=settings.allow_client_tags,
-        global_windows=global_windows,
-        max_n=settings.max_n,
-    )
+    periods = PeriodClock(ZoneInfo(settings.timezone))
+    windows = WindowReads(directory, counters, ledger, clock, periods)
     alerter = BudgetAlerter(
         directory=directory,
         counters=counters,
@@ -186,21 +188,45 @@ async def build_container(
         global_windows=global_windows,
         resend_interval_s=settings.alerting_resend_interval_s,
     )
-    charger.observer = alerter
     metrics = GatewayMetrics(
         labels=settings.metrics_labels,
         top_n=settings.metrics_top_n,
         counters=counters,
-        charger=charger,
+        windows=windows,
         directory=directory,
         global_windows=global_windows,
         ledger_pending=lambda: ledger.pending_count,
     )
-    charger.spend_observer = metrics
+    charger = RequestCharger(
+        directory=directory,
+        counters=counters,
+        ledger=ledger,
+        clock=clock,
+        periods=periods,
+        mode=BudgetMode(settings.budget_mode),
+        hold_ttl_s=settings.hold_ttl_s,
+        allow_client_tags=settings.allow_client_tags,
+        global_windows=global_windows,
+        max_n=settings.max_n,
+        settle_observers=(alerter,),
+        spend_observers=(metrics,),
+        windows=windows,
+    )
     await alerter.start()
     views = EntityViews(directory, charger, ledger.lifetime_spend)
     deployments = _resolve_demo(config.deployments, demo_base_url)
     keys = KeyService(directory, views, clock)
+    authenticator = Authenticator(directory, clock, settings.master_key)
+    router = ModelRouter(deployments)
+    upstream = UpstreamClient()
+    flow = ChargeFlow(
+        authenticate=authenticator.principal_from_headers,
+        router=router,
+        charger=charger,
+        upstream=upstream,
+        metrics=metrics,
+        clock=clock,
+    )
     return Container(
         config=dataclasses.replace(config, deployments=deployments),
         clock=clock,
@@ -210,9 +236,9 @@ async def build_container(
         counters=counters,
         ledger=ledger,
         charger=charger,
-        authenticator=Authenticator(directory, clock, settings.master_key),
-        router=ModelRouter(deployments),
-        upstream=UpstreamClient(),
+        authenticator=authenticator,
+        router=router,
+        upstream=upstream,
         keys=keys,
         resets=SpendResets(directory, charger, counters, ledger, clock),
         views=views,
@@ -221,5 +247,6 @@ async def build_container(
         rollups=SpendRollups(engine),
         alerter=alerter,
         metrics=metrics,
+        flow=flow,
         coherence=coherence,
     )

@@ -48,7 +48,7 @@ class GatewayApp(FastAPI):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.llm_routes = LlmRoutes(self._running_container)
+        self.llm_routes = LlmRoutes(lambda: self._running_container().flow)
 
     def _running_container(self) -> Container:
         container: Container = self.state.container

@@ -8,12 +8,12 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-from ledgergate.api.errors import ApiError
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.ports import Clock
 from ledgergate.domain.principals import Principal, Role
 from ledgergate.services.directory import Directory
+from ledgergate.services.errors import Unauthenticated
 
 __all__ = ["Authenticator", "HeaderLookup", "Principal", "Role", "bearer_secret"]
 
@@ -49,16 +49,16 @@ class Authenticator:
     async def principal_from_headers(self, headers: HeaderLookup) -> Principal:
         secret = bearer_secret(headers)
         if secret is None:
-            raise ApiError(401, "missing API key: send 'Authorization: Bearer sk-...'", "authentication_error")
+            raise Unauthenticated("missing API key: send 'Authorization: Bearer sk-...'")
         if self._master_key and self._master_entity and hmac.compare_digest(secret.encode(), self._master_key.encode()):
             return Principal(Role.PROXY_ADMIN, self._master_entity, is_master=True)
         key = await self._directory.get(EntityType.KEY, hashlib.sha256(secret.encode()).hexdigest())
         if key is None:
-            raise ApiError(401, "invalid API key", "authentication_error")
+            raise Unauthenticated("invalid API key")
         if key.blocked:
-            raise ApiError(401, f"key {key.display_name()!r} is blocked", "authentication_error")
+            raise Unauthenticated(f"key {key.display_name()!r} is blocked")
         if key.is_expired(self._clock.now_s()):
-            raise ApiError(401, f"key {key.display_name()!r} has expired", "authentication_error")
+            raise Unauthenticated(f"key {key.display_name()!r} has expired")
         return await self.principal_for_key(key)
 
     async def principal_for_key(self, key: Entity) -> Principal:

@@ -1,5 +1,5 @@
 """How each LLM route kind reads its requests, replies and streams: OpenAI chat completions, embeddings and
-responses, Anthropic messages. The admission and charge flow they share is in ``api/llm_routes.py``."""
+responses, Anthropic messages. The charge flow they share is ``services/charge_flow.py``."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from ledgergate.api.llm_request import (
 from ledgergate.deployments import Deployment
 from ledgergate.domain.ledger import RequestStatus
 from ledgergate.domain.output_caps import chat_cap_field
+from ledgergate.domain.ports import UpstreamFailure
 from ledgergate.domain.pricing import Usage
 from ledgergate.upstream.anthropic_sse import AnthropicStreamTracker
-from ledgergate.upstream.errors import UpstreamError
 from ledgergate.upstream.responses_sse import ResponsesStreamTracker
 from ledgergate.upstream.sse import DONE_EVENT, StreamTracker
 from ledgergate.upstream.usage import (
@@ -52,7 +52,7 @@ class Dialect(Generic[Tracker]):
     tracker: Callable[[ParsedRequest], Tracker]
     # What the client gets after the charge is durable, and the stream's ledger status.
     ending: Callable[[Tracker], tuple[bytes, RequestStatus]]
-    error_event: Callable[[UpstreamError], bytes]  # a failure after the status line went out
+    error_event: Callable[[UpstreamFailure], bytes]  # a failure after the status line went out
     inject_usage: bool = False  # chat: ask for the usage chunk with ``stream_options``
     # The output-cap field sent upstream when the client sent none (None: the route produces no output tokens).
     cap_field: Callable[[Deployment], str] | None = None
@@ -60,16 +60,16 @@ class Dialect(Generic[Tracker]):
     protocol_headers: Callable[[HttpRequest, Deployment], Mapping[str, str]] | None = None  # replace Bearer auth
 
 
-def _openai_error_event(exc: UpstreamError) -> bytes:
+def _openai_error_event(exc: UpstreamFailure) -> bytes:
     return b"data: " + orjson.dumps(exc.to_openai_error()) + b"\n\n"
 
 
-def _anthropic_error_event(exc: UpstreamError) -> bytes:
+def _anthropic_error_event(exc: UpstreamFailure) -> bytes:
     error = {"type": "error", "error": {"type": exc.error_type, "message": exc.message}}
     return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
 
 
-def _responses_error_event(exc: UpstreamError) -> bytes:
+def _responses_error_event(exc: UpstreamFailure) -> bytes:
     error = {"type": "error", "code": exc.code, "message": exc.message, "param": exc.param}
     return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ledgergate.domain.charging import EntityRef, EntityType
+from ledgergate.domain.rate_limits import RateLimits
 from ledgergate.domain.windows import Window
 
 
@@ -33,6 +34,11 @@ class Entity:
     created_at_s: float = 0.0
     updated_at_s: float = 0.0
     version: int = 1
+    # Typed once per entity object from ``extra`` (rpm_limit, tpm_limit, max_parallel_requests), not per request.
+    rate_limits: RateLimits = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate_limits", RateLimits.of(self.extra))
 
     @property
     def windows(self) -> tuple[Window, ...]:

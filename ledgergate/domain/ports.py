@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from ledgergate.domain.admission import BudgetMode, CounterKey, CounterLine, Decision, LineState
-from ledgergate.domain.charging import EntityRef
-from ledgergate.domain.ledger import Adjustment, SpendRecord
+from ledgergate.domain.charging import EntityRef, EntityType
+from ledgergate.domain.entities import Entity
+from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord
+from ledgergate.domain.pricing import Usage
+from ledgergate.domain.principals import Principal
 
 
 class CounterStoreUnavailable(RuntimeError):
@@ -75,3 +78,150 @@ class Ledger(Protocol):
         ...
 
     async def lifetime_spend(self, entity: EntityRef) -> int: ...
+
+
+# --- The upstream: where an admitted request is forwarded (adapter: upstream/client.py) ---
+
+
+class UpstreamFailure(Exception):
+    """An upstream call failed (unreachable, timed out, non-2xx stream opening). It knows the status and the
+    OpenAI-style error the client is answered with; the adapter's ``UpstreamError`` family subclasses it."""
+
+    status_code: int = 502
+    error_type: str = "upstream_error"
+    message: str = ""
+    param: Any = None
+    code: Any = None
+
+    def to_openai_error(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
+
+
+class UpstreamReply(Protocol):
+    """A complete reply, whatever its status."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def is_success(self) -> bool: ...
+
+    def error_body(self) -> bytes:
+        """A non-2xx reply as an OpenAI-style error JSON."""
+        ...
+
+
+class UpstreamStream(Protocol):
+    """An open 2xx streaming reply; ``aclose`` must be called once it is no longer read."""
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive; a transport failure raises ``UpstreamFailure``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+Target_contra = TypeVar("Target_contra", contravariant=True)
+
+
+class Upstream(Protocol[Target_contra]):
+    """Sends a request body to a deployment (``Target_contra``); failures raise ``UpstreamFailure``."""
+
+    async def send(
+        self, deployment: Target_contra, path: str, body: bytes, protocol_headers: Mapping[str, str] | None = None
+    ) -> UpstreamReply: ...
+
+    async def stream(
+        self, deployment: Target_contra, path: str, body: bytes, protocol_headers: Mapping[str, str] | None = None
+    ) -> UpstreamStream:
+        """Open a streaming POST; a non-2xx reply raises ``UpstreamFailure``."""
+        ...
+
+
+class StreamReader(Protocol):
+    """Reads one upstream event stream of a route kind: forwards its bytes, keeps its usage, says how it ends."""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The bytes to forward for ``chunk`` (possibly none yet)."""
+        ...
+
+    def finish(self) -> bytes:
+        """What is left to forward once the upstream stream ended."""
+        ...
+
+    @property
+    def usage(self) -> Usage | None:
+        """The usage the upstream reported, if it did."""
+        ...
+
+    @property
+    def content_chunks(self) -> int:
+        """Content-bearing events seen: bounds the output tokens of a stream without usage."""
+        ...
+
+    def ending(self) -> tuple[bytes, RequestStatus]:
+        """The closing event the client gets once the charge is durable, and the stream's ledger status."""
+        ...
+
+    def error_event(self, failure: UpstreamFailure) -> bytes:
+        """A failure after the status line went out, as an event of this stream's kind."""
+        ...
+
+
+# --- Who is calling (adapter: the Authenticator) ---
+
+
+class Headers(Protocol):
+    """Request headers by lower-case name."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+Authenticate = Callable[[Headers], Awaitable[Principal]]
+"""The principal a request's credentials stand for; raises the 401 error when they stand for none."""
+
+
+# --- Entities (adapters: storage/sql/entities.py; with several instances storage/redis_invalidation.py) ---
+
+
+class EntityStore(Protocol):
+    async def get(self, entity_type: EntityType, entity_id: str) -> Entity | None: ...
+    async def insert(self, entity: Entity) -> None: ...
+    async def replace(self, entity: Entity, expected_version: int) -> None: ...
+    async def delete(self, entity_type: EntityType, entity_id: str) -> bool: ...
+
+
+class CacheCoherence(Protocol):
+    """Keeps the entity caches of several instances coherent."""
+
+    def cache_usable(self) -> bool:
+        """Whether this instance may answer from its cache now (a local check: no I/O)."""
+        ...
+
+    async def announce(self, ref: EntityRef) -> None:
+        """Called after a committed write: returns once no other instance can serve the entity's old state."""
+        ...
+
+
+# --- Observers of charges (the budget alerter, the metrics); ``Ticket_contra`` is the charger's ticket ---
+
+Ticket_contra = TypeVar("Ticket_contra", contravariant=True)
+
+
+class SettleObserver(Protocol[Ticket_contra]):
+    def settled(self, ticket: Ticket_contra, cost_nanos: int) -> None:
+        """Called once a charge is in the counters; must not block the response (schedule work, return)."""
+        ...
+
+
+class SpendObserver(Protocol[Ticket_contra]):
+    def recorded(self, ticket: Ticket_contra, record: SpendRecord) -> None:
+        """Called once per spend record newly in the ledger, also when the counters then cannot be charged (the
+        request was served); must not block."""
+        ...

@@ -9,44 +9,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from ledgergate.domain.charging import EntityRef, EntityType
 from ledgergate.domain.entities import Entity
+from ledgergate.domain.ports import CacheCoherence, EntityStore
 from ledgergate.domain.windows import Window
 
 _MAX_CACHED = 200_000
 
 
-class EntityStore(Protocol):
-    async def get(self, entity_type: EntityType, entity_id: str) -> Entity | None: ...
-    async def insert(self, entity: Entity) -> None: ...
-    async def replace(self, entity: Entity, expected_version: int) -> None: ...
-    async def delete(self, entity_type: EntityType, entity_id: str) -> bool: ...
-
-
-class CacheCoherence(Protocol):
-    """Keeps the entity caches of several instances coherent."""
-
-    def cache_usable(self) -> bool:
-        """Whether this instance may answer from its cache now (a local check: no I/O)."""
-        ...
-
-    async def announce(self, ref: EntityRef) -> None:
-        """Called after a committed write: returns once no other instance can serve the entity's old state."""
-        ...
-
-
 class Directory:
-    def __init__(self, store: EntityStore, *, max_age_s: float | None = None) -> None:
+    def __init__(
+        self, store: EntityStore, *, max_age_s: float | None = None, coherence: CacheCoherence | None = None
+    ) -> None:
         """``max_age_s``: cached entries older than this are read again (a safety net for changes whose
-        announcement was lost, e.g. a writer killed between its commit and its announcement)."""
+        announcement was lost, e.g. a writer killed between its commit and its announcement). ``coherence``:
+        with several instances, what keeps their caches coherent."""
         self.store = store
         self._max_age_s = max_age_s
         self._cache: dict[EntityRef, tuple[Entity | None, float]] = {}
         # Bumped by every change and invalidation: a read that overlapped one must not cache what it read.
         self._generation = 0
-        self.coherence: CacheCoherence | None = None
+        self.coherence = coherence
         self.on_change: list[Callable[[EntityRef], None]] = []
 
     def _cache_usable(self) -> bool:

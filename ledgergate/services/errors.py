@@ -1,6 +1,7 @@
 """Outcomes of admin use cases that are not success; the API maps each to one HTTP status.
 
 ServiceError
+ ├── Unauthenticated 401
  ├── NotFound        404
  ├── Forbidden       403
  ├── Conflict        409
@@ -33,3 +34,10 @@ class Forbidden(ServiceError):
 class Conflict(ServiceError):
     status_code = 409
     error_type = "conflict_error"
+
+
+class Unauthenticated(ServiceError):
+    """No valid credentials: missing, unknown, blocked or expired key."""
+
+    status_code = 401
+    error_type = "authentication_error"

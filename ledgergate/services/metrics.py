@@ -28,7 +28,8 @@ from ledgergate.domain.output_caps import exceeds_hold
 from ledgergate.domain.ports import Counters, CounterStoreUnavailable
 from ledgergate.domain.windows import Window
 from ledgergate.services.directory import Directory
-from ledgergate.services.request_charging import RequestCharger, Ticket
+from ledgergate.services.request_charging import Ticket
+from ledgergate.services.window_reads import WindowReads
 
 log = logging.getLogger("ledgergate.metrics")
 
@@ -94,8 +95,8 @@ def key_label(key: Entity) -> str:
 
 
 class GatewayMetrics:
-    """The gateway's metrics. ``recorded`` is the charger's spend observer; the routes call ``refused`` and
-    ``upstream_replied``; ``exposition`` reads the scrape-time gauges, then renders everything."""
+    """The gateway's metrics. ``recorded`` is the charger's spend observer; the charge flow calls ``refused``
+    and ``upstream_replied``; ``exposition`` reads the scrape-time gauges, then renders everything."""
 
     def __init__(
         self,
@@ -103,7 +104,7 @@ class GatewayMetrics:
         labels: Collection[str],
         top_n: int,
         counters: Counters,
-        charger: RequestCharger,
+        windows: WindowReads,
         directory: Directory,
         global_windows: tuple[Window, ...] = (),
         ledger_pending: Callable[[], int] | None = None,
@@ -150,7 +151,7 @@ class GatewayMetrics:
             registry=self.registry,
         )
         self._over_holds = over_holds
-        self.budgets = BudgetRemaining(top_n, charger, directory, global_windows)
+        self.budgets = BudgetRemaining(top_n, windows, directory, global_windows)
         self.registry.register(self.budgets)
         self._ledger_pending_count = ledger_pending
         self._ledger_pending = Gauge(
@@ -262,11 +263,11 @@ class BudgetRemaining(Collector):
     """
 
     def __init__(
-        self, top_n: int, charger: RequestCharger, directory: Directory, global_windows: tuple[Window, ...]
+        self, top_n: int, windows: WindowReads, directory: Directory, global_windows: tuple[Window, ...]
     ) -> None:
         self._top_n = top_n
         self._capacity = top_n * RECENT_ENTITIES_PER_SERIES
-        self._charger = charger
+        self._windows = windows
         self._directory = directory
         self._global_windows = global_windows
         self._recent: dict[tuple[str, str], None] = {}  # insertion order: least recently charged first
@@ -304,7 +305,7 @@ class BudgetRemaining(Collector):
             if not windows:
                 continue
             name = key_label(entity) if entity.type is EntityType.KEY else entity.id
-            for window, (state, _) in zip(windows, await self._charger.window_states(entity, windows), strict=True):
+            for window, (state, _) in zip(windows, await self._windows.window_states(entity, windows), strict=True):
                 limit = window.max_budget_nanos or 0
                 label = window.label if window.model is None else f"{window.label}@{window.model}"
                 remaining_usd = (limit - state.spent_nanos) / NANOS_PER_USD

@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from ledgergate.deployments import Deployment
-from ledgergate.domain.admission import Admitted, BudgetMode, CounterKey, CounterLine, LineState
+from ledgergate.domain.admission import Admitted, BudgetMode, CounterLine, LineState
 from ledgergate.domain.charging import EntityRef, EntityType, RequestParties, charge_targets, request_tags
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.model_access import first_refusing, not_allowed_message
 from ledgergate.domain.output_caps import DEFAULT_MAX_N, bounded_cap, completions_per_request, exceeds_hold
-from ledgergate.domain.ports import Clock, Counters, CounterStoreUnavailable, Ledger
+from ledgergate.domain.ports import Clock, Counters, CounterStoreUnavailable, Ledger, SettleObserver, SpendObserver
 from ledgergate.domain.pricing import Usage, cost_nanos, max_cost_nanos, output_tokens_affordable
 from ledgergate.domain.rate_limits import RateLimited, RateLimits, RateLine, rate_lines, retry_after_s, with_tokens_used
 from ledgergate.domain.windows import PeriodClock, Window, epoch_us
 from ledgergate.services.directory import Directory
+from ledgergate.services.window_reads import WindowReads, counter_key
 
 log = logging.getLogger("ledgergate.charging")
-_RATE_LIMITS_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,19 +97,6 @@ class ModelNotAllowed:
     reason: str
 
 
-class SettleObserver(Protocol):
-    def settled(self, ticket: Ticket, cost_nanos: int) -> None:
-        """Called once a charge is in the counters; must not block the response (schedule work, return)."""
-        ...
-
-
-class SpendObserver(Protocol):
-    def recorded(self, ticket: Ticket, record: SpendRecord) -> None:
-        """Called once per spend record newly in the ledger, also when the counters then cannot be charged (the
-        request was served); must not block."""
-        ...
-
-
 class RequestCharger:
     def __init__(
         self,
@@ -125,7 +111,12 @@ class RequestCharger:
         allow_client_tags: bool,
         global_windows: tuple[Window, ...] = (),
         max_n: int = DEFAULT_MAX_N,
+        settle_observers: Sequence[SettleObserver[Ticket]] = (),
+        spend_observers: Sequence[SpendObserver[Ticket]] = (),
+        windows: WindowReads | None = None,
     ) -> None:
+        """``spend_observers`` hear of each record newly in the ledger (the metrics), ``settle_observers`` of each
+        charge once it is in the counters (the budget alerter)."""
         self._directory = directory
         self._counters = counters
         self._ledger = ledger
@@ -136,9 +127,9 @@ class RequestCharger:
         self._allow_client_tags = allow_client_tags
         self._global_windows = global_windows
         self._max_n = max_n
-        self.observer: SettleObserver | None = None  # the budget alerter
-        self.spend_observer: SpendObserver | None = None  # the metrics
-        self._rate_limits_cache: dict[int, tuple[Mapping[str, Any], RateLimits]] = {}
+        self._settle_observers = tuple(settle_observers)
+        self._spend_observers = tuple(spend_observers)
+        self._windows = windows or WindowReads(directory, counters, ledger, clock, periods)
 
     async def parties_of(self, key: Entity, call: LlmCall | None) -> RequestParties:
         team = await self._directory.get(EntityType.TEAM, key.team_id) if key.team_id else None
@@ -204,9 +195,9 @@ class RequestCharger:
                 if window.model is not None and window.model != call.model:
                     continue  # a model window neither limits nor is charged by requests for other models
                 start_s, end_s = self._periods.bounds(window, now_s)
-                lines.append(CounterLine(_counter_key(target, window, start_s), window.max_budget_nanos, end_s))
+                lines.append(CounterLine(counter_key(target, window, start_s), window.max_budget_nanos, end_s))
                 owners.append((entity, window))
-            limits = await self.rate_limits(entity)
+            limits = await self._windows.rate_limits(entity)
             rates += [(entity, rate) for rate in rate_lines(target, limits, self._periods, now_s, tokens_bound)]
         max_cost = max_cost_nanos(call.input_tokens_bound, output_cap, completions, deployment.prices)
         min_cost = max_cost_nanos(call.input_tokens_bound, min(output_cap, 1), completions, deployment.prices)
@@ -309,8 +300,9 @@ class RequestCharger:
                 ticket.output_tokens_held,
                 ticket.hold_nanos,
             )
-        if inserted and self.spend_observer is not None:
-            self.spend_observer.recorded(ticket, record)
+        if inserted:
+            for spend_observer in self._spend_observers:
+                spend_observer.recorded(ticket, record)
         if on_recorded is not None:
             on_recorded(record)
         try:
@@ -324,68 +316,19 @@ class RequestCharger:
             # counter store recounts the window from the ledger (docs/deployment.md).
             log.warning("counter store unavailable while settling %s; ledger has it", ticket.call.request_id)
             return record
-        if self.observer is not None:
-            self.observer.settled(ticket, cost)
+        for observer in self._settle_observers:
+            observer.settled(ticket, cost)
         return record
 
     async def window_states(self, entity: Entity, windows: Sequence[Window]) -> list[tuple[LineState, int]]:
         """Current (spent, held) and reset instant of each window, for views and resets."""
-        now_s = self._clock.now_s()
-        lines = []
-        for window in windows:
-            start_s, end_s = self._periods.bounds(window, now_s)
-            lines.append(CounterLine(_counter_key(entity.ref, window, start_s), window.max_budget_nanos, end_s))
-        limited = [line for line in lines if line.limit_nanos is not None]
-        try:
-            counted = iter(await self._counters.read(limited, self._ledger.window_sums) if limited else [])
-        except CounterStoreUnavailable:
-            # Views must not fail with the counter store (a new key's secret would be lost): show the ledger.
-            sums = await self._ledger.window_sums(
-                [line.key for line in limited], [line.period_end_s for line in limited]
-            )
-            counted = iter([LineState(spent, 0) for spent in sums])
-        # Unlimited windows take part in no admission, so no settle keeps a counter of them current: read the ledger.
-        unlimited = [line for line in lines if line.limit_nanos is None]
-        summed = iter(
-            await self._ledger.window_sums([line.key for line in unlimited], [line.period_end_s for line in unlimited])
-        )
-        states = [next(counted) if line.limit_nanos is not None else LineState(next(summed), 0) for line in lines]
-        return [(state, line.period_end_s) for state, line in zip(states, lines, strict=True)]
+        return await self._windows.window_states(entity, windows)
 
     async def rate_limits(self, entity: Entity) -> RateLimits:
-        """The entity's rate limits: its own, and its shared budget object's where it sets none of its own."""
-        own = self._rate_limits_of(entity.extra)
-        budget = await self._directory.get(EntityType.BUDGET, entity.budget_id) if entity.budget_id else None
-        return own.over(self._rate_limits_of(budget.extra)) if budget is not None else own
-
-    def _rate_limits_of(self, extra: Mapping[str, Any]) -> RateLimits:
-        """``RateLimits.of(extra)``, remembered per ``extra`` object: cached entities keep theirs, so admission
-        reads each entity's limits once rather than on every request. The cache holds ``extra`` itself, so its
-        ``id`` cannot be reused while it is remembered."""
-        cached = self._rate_limits_cache.get(id(extra))
-        if cached is not None and cached[0] is extra:
-            return cached[1]
-        if len(self._rate_limits_cache) >= _RATE_LIMITS_CACHE_SIZE:
-            self._rate_limits_cache.clear()
-        limits = RateLimits.of(extra)
-        self._rate_limits_cache[id(extra)] = (extra, limits)
-        return limits
+        return await self._windows.rate_limits(entity)
 
     async def rate_states(self, entity: Entity) -> list[tuple[RateLine, LineState]]:
-        """Each rate limit of the entity with its current (spent, held), for views."""
-        rates = rate_lines(entity.ref, await self.rate_limits(entity), self._periods, self._clock.now_s(), 0)
-        lines = [rate.line for rate in rates]
-        try:
-            states = await self._counters.read(lines, self._ledger.window_sums) if lines else []
-        except CounterStoreUnavailable:
-            sums = await self._ledger.window_sums([line.key for line in lines], [line.period_end_s for line in lines])
-            states = [LineState(spent, 0) for spent in sums]
-        return list(zip(rates, states, strict=True))
+        return await self._windows.rate_states(entity)
 
     def counter_line(self, entity: EntityRef, window: Window) -> CounterLine:
-        start_s, end_s = self._periods.bounds(window, self._clock.now_s())
-        return CounterLine(_counter_key(entity, window, start_s), window.max_budget_nanos, end_s)
-
-
-def _counter_key(target: EntityRef, window: Window, start_s: int) -> CounterKey:
-    return CounterKey(target.type.value, target.id, window.key, start_s)
+        return self._windows.counter_line(entity, window)

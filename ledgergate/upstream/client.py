@@ -17,7 +17,13 @@ import aiohttp
 from multidict import CIMultiDict
 
 from ledgergate.deployments import Deployment
-from ledgergate.upstream.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout, UpstreamUnavailable
+from ledgergate.upstream.errors import (
+    UpstreamError,
+    UpstreamHTTPError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    openai_error_body,
+)
 from ledgergate.upstream.http1 import Http1Error, Reply
 from ledgergate.upstream.http1_pool import Http1Pool
 from ledgergate.upstream.request_head import USER_AGENT, Route, request_bytes
@@ -46,6 +52,10 @@ class UpstreamReply:
     @property
     def is_success(self) -> bool:
         return 200 <= self.status < 300
+
+    def error_body(self) -> bytes:
+        """A non-2xx reply as an OpenAI-style error JSON (the upstream's own ``error`` object kept)."""
+        return openai_error_body(self)
 
 
 def _translate(exc: Exception, deployment: Deployment) -> UpstreamError:

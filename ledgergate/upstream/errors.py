@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ledgergate.domain.ports import UpstreamFailure
+
 if TYPE_CHECKING:
     from ledgergate.upstream.client import UpstreamReply
 
@@ -35,7 +37,7 @@ def _error_object(message: str, error_type: str, param: Any, code: Any) -> dict[
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-class UpstreamError(Exception):
+class UpstreamError(UpstreamFailure):
     """Base of every upstream failure; ``status_code`` is what the gateway answers its client with."""
 
     status_code: int = 502
