@@ -30,8 +30,10 @@ from ledgergate.api.dialects import (
 from ledgergate.api.errors import ApiError, error_response, exception_response
 from ledgergate.api.llm_request import ParsedRequest, upstream_body
 from ledgergate.api.refusals import refused_response
+from ledgergate.domain.input_bounds import input_tokens_bound
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.model_access import first_refusing
+from ledgergate.domain.output_caps import unreported_output_tokens
 from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.domain.pricing import Usage
 from ledgergate.domain.rate_limits import RateLimited
@@ -90,7 +92,7 @@ class LlmEndpoints:
             route=dialect.route,
             model=parsed.model,
             deployment=deployment,
-            input_tokens_bound=len(parsed.body),
+            input_tokens_bound=input_tokens_bound(parsed.body, parsed.payload, deployment.input_limits),
             requested_max_tokens=parsed.requested_max_tokens,
             n=parsed.n,
             best_of=parsed.best_of,
@@ -278,10 +280,11 @@ def _upstream_body(parsed: ParsedRequest, dialect: Dialect[Any], ticket: Ticket,
 
 
 def _stream_usage(ticket: Ticket, tracker: StreamTracker) -> Usage:
-    """The upstream's final usage; without it (client gone, usage missing) a conservative estimate."""
+    """The upstream's final usage; without it (client gone, usage missing) an upper bound (docs/api.md)."""
     if tracker.usage is not None:
         return tracker.usage
-    return Usage(prompt_tokens=ticket.call.input_tokens_bound, completion_tokens=tracker.content_chunks)
+    output_bound = unreported_output_tokens(tracker.content_bytes, ticket.output_tokens_held)
+    return Usage(prompt_tokens=ticket.call.input_tokens_bound, completion_tokens=output_bound)
 
 
 class _Settlement:
