@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from tests.api.helpers import assert_error_body, bearer_client, marker, new_key
@@ -216,12 +215,15 @@ async def test_server_side_tools_are_a_400_naming_the_tool(
     assert sent_with(fake_upstream, word) == []
 
 
-async def test_a_body_nested_deeper_than_the_standard_parser_follows_is_a_400_not_a_500(
-    gateway: GatewayServer, admin: httpx.AsyncClient
+@pytest.mark.parametrize("depth", [300, 1000])
+async def test_a_deeply_nested_body_bug_500_when_the_cap_was_rewritten_is_a_400(
+    gateway: GatewayServer, admin: httpx.AsyncClient, depth: int
 ) -> None:
-    """Attack on the duplicate-key check itself: orjson accepts 1,000 levels, the standard parser does not."""
+    """Bug found attacking this fix: orjson reads 1,000 levels but writes only 254, so a body 300 deep whose cap
+    the gateway rewrites was a 500 after its hold was placed (and 1,000 deep broke the standard parser of the
+    duplicate-key check). Now a 400 naming ``body`` before anything is held."""
     key = await new_key(admin, max_budget=1)
-    deep = b"[" * 1000 + b"]" * 1000
+    deep = b"[" * depth + b"]" * depth
     body = (
         b'{"model": "'
         + VISION_765.encode()
@@ -231,5 +233,5 @@ async def test_a_body_nested_deeper_than_the_standard_parser_follows_is_a_400_no
     )
     async with bearer_client(gateway, key["key"]) as client:
         response = await client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
-    assert response.status_code == 400, response.text
-    assert orjson.loads(response.content)["error"]["type"] == "invalid_request_error"
+    error = assert_error_body(response, 400, "invalid_request_error")
+    assert error["param"] == "body"
