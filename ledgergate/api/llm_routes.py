@@ -30,7 +30,6 @@ from ledgergate.api.dialects import (
 from ledgergate.api.errors import ApiError, error_response, exception_response
 from ledgergate.api.llm_request import ParsedRequest, upstream_body
 from ledgergate.api.refusals import refused_response
-from ledgergate.domain.input_bounds import input_tokens_bound
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.model_access import first_refusing
 from ledgergate.domain.output_caps import unreported_output_tokens
@@ -38,6 +37,7 @@ from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.domain.pricing import Usage
 from ledgergate.domain.rate_limits import RateLimited
 from ledgergate.services.metrics import RefusalReason
+from ledgergate.services.request_bounds import request_input_bound
 from ledgergate.services.request_charging import (
     EntityBlocked,
     LlmCall,
@@ -92,7 +92,7 @@ class LlmEndpoints:
             route=dialect.route,
             model=parsed.model,
             deployment=deployment,
-            input_tokens_bound=input_tokens_bound(parsed.body, parsed.payload, deployment.input_limits),
+            input_tokens_bound=request_input_bound(parsed.body, parsed.payload, deployment),
             requested_max_tokens=parsed.requested_max_tokens,
             n=parsed.n,
             best_of=parsed.best_of,

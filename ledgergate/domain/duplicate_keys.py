@@ -17,7 +17,7 @@ from ledgergate.domain.errors import InvalidInput
 
 # Keys whose value sizes the hold or decides how the reply is read. Content keys (``messages``, ``input``, ...)
 # need no entry: the input bound counts every byte of every copy, and a body with parts its bytes do not bound
-# (or with ``tools``) is checked at every depth (``domain/input_bounds.py``).
+# is checked at every depth (``domain/input_bounds.py``).
 GOVERNED_KEYS = (
     "model",
     "max_tokens",
@@ -28,10 +28,8 @@ GOVERNED_KEYS = (
     "stream",
     "stream_options",
     "background",
+    "tools",
 )
-# The deepest body the gateway can re-serialise (orjson's limit is 254 levels, the top-level object included):
-# a deeper one would fail when the cap or model is rewritten, after its hold was placed.
-MAX_NESTING_DEPTH = 128
 _RULE = "appears more than once in the JSON object; send each field once"
 
 
@@ -66,17 +64,3 @@ def refuse_repeated_keys(body: bytes) -> None:
     key = _first_repeated_key(body)
     if key is not None:
         raise InvalidInput(key, _RULE)
-
-
-def refuse_deep_nesting(body: bytes, payload: Any) -> None:
-    """``InvalidInput`` if the body nests arrays and objects deeper than ``MAX_NESTING_DEPTH``. Counting the
-    brackets first keeps ordinary bodies to two byte counts; only a body with that many is walked."""
-    if body.count(b"[") + body.count(b"{") <= MAX_NESTING_DEPTH:
-        return
-    stack: list[tuple[int, Any]] = [(1, payload)]
-    while stack:
-        depth, node = stack.pop()
-        if depth > MAX_NESTING_DEPTH:
-            raise InvalidInput("body", f"must not nest arrays and objects more than {MAX_NESTING_DEPTH} levels deep")
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((depth + 1, child) for child in children if isinstance(child, dict | list))

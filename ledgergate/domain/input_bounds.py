@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ledgergate.domain.duplicate_keys import GOVERNED_KEYS, refuse_deep_nesting, refuse_repeated_keys
+from ledgergate.domain.duplicate_keys import GOVERNED_KEYS, refuse_repeated_keys
 from ledgergate.domain.errors import InvalidInput
 
 # OpenAI's documented worst case per image: gpt-4o-mini, high detail, 2,048 x 768 px = 8 tiles of 5,667 tokens
@@ -50,7 +50,6 @@ _MARKER_NAMES = frozenset(
         *_EXPANDED_KEYS,
         *_EXPANDED_TOP_LEVEL,
         *_SERVER_TOOLS_TOP_LEVEL,
-        "tools",
     }
 )
 _SCAN = re.compile(
@@ -93,7 +92,6 @@ def _look_closer(body: bytes) -> tuple[bool, bool]:
 def input_tokens_bound(body: bytes, payload: Mapping[str, Any], limits: InputLimits) -> int:
     """The most input tokens the request can be billed. ``InvalidInput`` naming the part when it has none, or
     naming the key an object repeats (when a repeat could make the upstream read another request)."""
-    refuse_deep_nesting(body, payload)  # a body the gateway could not re-serialise after placing its hold
     _refuse_server_tools(payload)  # reads the parsed request only: cheap, and escapes are already decoded
     repeat, parts = _look_closer(body)
     if repeat or parts:

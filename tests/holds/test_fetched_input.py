@@ -220,7 +220,7 @@ async def test_a_deeply_nested_body_bug_500_when_the_cap_was_rewritten_is_a_400(
     gateway: GatewayServer, admin: httpx.AsyncClient, depth: int
 ) -> None:
     """Bug found attacking this fix: orjson reads 1,000 levels but writes only 254, so a body 300 deep whose cap
-    the gateway rewrites was a 500 after its hold was placed (and 1,000 deep broke the standard parser of the
+    the gateway rewrites was a 500 after its hold was placed (and 1,000 deep would break the standard parser of the
     duplicate-key check). Now a 400 naming ``body`` before anything is held."""
     key = await new_key(admin, max_budget=1)
     deep = b"[" * depth + b"]" * depth
