@@ -53,9 +53,9 @@ def _first_repeated_key(body: bytes) -> str | None:
         json.loads(body, object_pairs_hook=_unique_pairs)
     except _Repeated as repeated:
         return repeated.key
-    except (ValueError, RecursionError):
-        # orjson accepted the body already; a deeper nesting than the standard parser follows is refused too.
-        return "body"
+    except (ValueError, RecursionError) as exc:
+        # orjson accepted the body already: only a nesting deeper than the standard parser follows gets here.
+        raise InvalidInput("body", "is nested too deeply to be checked for repeated keys") from exc
     return None
 
 

@@ -124,3 +124,11 @@ def test_unreported_output_is_the_content_bytes_bounded_by_the_held_cap() -> Non
     assert unreported_output_tokens(content_bytes=480, output_tokens_held=1_000) == 480
     assert unreported_output_tokens(content_bytes=5_000, output_tokens_held=1_000) == 1_000
     assert unreported_output_tokens(content_bytes=30, output_tokens_held=0) == 30
+
+
+def test_a_body_too_deep_for_the_duplicate_check_is_refused_as_too_deep_not_as_repeated() -> None:
+    """Attack on the duplicate-key check: orjson reads 1,000 levels, the standard parser it falls back to does not
+    (a RecursionError must be a 400 saying why, never a 500)."""
+    with pytest.raises(InvalidInput) as refused:
+        refuse_repeated_keys(b'{"a": ' + b"[" * 1000 + b"]" * 1000 + b"}")
+    assert (refused.value.field, "nested too deeply" in refused.value.message) == ("body", True)
