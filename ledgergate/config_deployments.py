@@ -8,11 +8,13 @@ from typing import Any
 from ledgergate.config_providers import DEFAULT_API_BASES, served_provider, split_known_prefix
 from ledgergate.config_values import EMPTY, ConfigError, ConfigProblems, Section, expand_env
 from ledgergate.deployments import Deployment
+from ledgergate.domain.input_bounds import DEFAULT_MAX_INPUT_TOKENS_PER_IMAGE, InputLimits
 from ledgergate.domain.pricing import TokenPrices
 from ledgergate.pricing_catalog import (
     INPUT_COST_KEY,
     OUTPUT_COST_KEY,
     InvalidPriceError,
+    known_context_window,
     known_max_output_tokens,
     resolve_prices,
 )
@@ -56,6 +58,13 @@ def _max_output_tokens(info: Section, price_ref: tuple[str, str], default_max_ou
         or info.positive_int("max_tokens")
         or known_max_output_tokens(*price_ref)
         or default_max_output_tokens
+    )
+
+
+def _input_limits(info: Section, price_ref: tuple[str, str]) -> InputLimits:
+    return InputLimits(
+        tokens_per_image=info.positive_int("max_input_tokens_per_image") or DEFAULT_MAX_INPUT_TOKENS_PER_IMAGE,
+        context_window_tokens=info.positive_int("max_input_tokens") or known_context_window(*price_ref),
     )
 
 
@@ -120,7 +129,7 @@ def parse_deployment(
     timeout_s = problems.attempt(lambda: params.number("timeout", upstream_timeout_s, positive=True), None)
     deployment_id = problems.attempt(lambda: _deployment_id(info), None)
     extra_headers = problems.attempt(lambda: _string_headers(params), dict[str, str]())
-    for cap in ("max_output_tokens", "max_tokens"):
+    for cap in ("max_output_tokens", "max_tokens", "max_input_tokens", "max_input_tokens_per_image"):
         problems.attempt(lambda: info.positive_int(cap), None)  # noqa: B023 (called at once)
     if served is None or litellm_model is None:
         return None
@@ -142,5 +151,6 @@ def parse_deployment(
         timeout_s=timeout_s or upstream_timeout_s,
         deployment_id=deployment_id or f"{model_name.strip()}#{index}",
         extra_headers=extra_headers,
+        input_limits=_input_limits(info, price_ref),
         base_model=price_ref[1] if problems.attempt(lambda: info.text("base_model"), None) else None,
     )

@@ -37,6 +37,8 @@ READ_MODEL_INFO = frozenset(
         "base_model",
         "max_output_tokens",
         "max_tokens",
+        "max_input_tokens",
+        "max_input_tokens_per_image",
         INPUT_COST_KEY,
         OUTPUT_COST_KEY,
         CACHE_READ_COST_KEY,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ledgergate.domain.input_bounds import InputLimits
 from ledgergate.domain.pricing import TokenPrices
 
 
@@ -20,3 +21,6 @@ class Deployment:
     deployment_id: str = ""  # stable id for the ledger; defaults to f"{model_name}#{index}"
     extra_headers: dict[str, str] = field(default_factory=dict)
     base_model: str | None = None  # model_info.base_model (without provider prefix): the model behind an alias
+    # Bounds of input its bytes do not bound (images, files, ...): model_info.max_input_tokens_per_image and
+    # max_input_tokens (domain/input_bounds.py).
+    input_limits: InputLimits = field(default_factory=InputLimits)

@@ -200,3 +200,10 @@ def known_max_output_tokens(provider: str, upstream_model: str) -> int | None:
     model = _find_model(provider, upstream_model)
     cap = getattr(model, "max_output_tokens", None) if model is not None else None
     return cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
+
+
+def known_context_window(provider: str, upstream_model: str) -> int | None:
+    """The model's context window (most input tokens one call can take) if genai-prices records one, else None."""
+    model = _find_model(provider, upstream_model)
+    window = getattr(model, "context_window", None) if model is not None else None
+    return window if isinstance(window, int) and not isinstance(window, bool) and window > 0 else None

@@ -30,6 +30,7 @@ from ledgergate.domain.ledger import RequestStatus
 from ledgergate.domain.ports import UpstreamFailure
 from ledgergate.domain.pricing import Usage
 from ledgergate.services.charge_flow import ChargeFlow, FlowRequest, RequestRefused, Streaming
+from ledgergate.services.request_bounds import request_input_bound
 from ledgergate.services.request_charging import Ticket
 
 _Handler = Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]
@@ -108,7 +109,7 @@ def _flow_request(
         route=dialect.route,
         path=dialect.path,
         model=parsed.model,
-        input_tokens_bound=len(parsed.body),
+        input_tokens_bound=lambda deployment: request_input_bound(parsed.body, parsed.payload, deployment),
         requested_max_tokens=parsed.requested_max_tokens,
         n=parsed.n,
         best_of=parsed.best_of,
@@ -144,8 +145,8 @@ class _DialectStream:
         return self._tracker.usage
 
     @property
-    def content_chunks(self) -> int:
-        return self._tracker.content_chunks
+    def content_bytes(self) -> int:
+        return self._tracker.content_bytes
 
     def ending(self) -> tuple[bytes, RequestStatus]:
         return self._dialect.ending(self._tracker)

@@ -66,3 +66,10 @@ def exceeds_hold(hold_nanos: int, output_tokens_held: int, cost_nanos: int, comp
     """Whether a settled request cost more than its hold or reported more output than was held: an upstream that
     did not respect the cap it was sent (the charge still follows what it reports)."""
     return cost_nanos > hold_nanos or completion_tokens > output_tokens_held
+
+
+def unreported_output_tokens(content_bytes: int, output_tokens_held: int) -> int:
+    """The output tokens charged for a stream that reported no usage: an upper bound, as for a reply without
+    usage. Every token is at least one byte of the text it carries, so the content bytes bound them; the cap the
+    upstream was sent bounds them too (``output_tokens_held``; 0 when the route holds no output)."""
+    return min(content_bytes, output_tokens_held) if output_tokens_held > 0 else content_bytes

@@ -161,8 +161,8 @@ class StreamReader(Protocol):
         ...
 
     @property
-    def content_chunks(self) -> int:
-        """Content-bearing events seen: bounds the output tokens of a stream without usage."""
+    def content_bytes(self) -> int:
+        """Bytes of streamed content: bounds the output tokens of a stream without usage."""
         ...
 
     def ending(self) -> tuple[bytes, RequestStatus]:

@@ -20,6 +20,7 @@ import orjson
 from ledgergate.deployments import Deployment
 from ledgergate.domain.ledger import RequestStatus
 from ledgergate.domain.model_access import first_refusing
+from ledgergate.domain.output_caps import unreported_output_tokens
 from ledgergate.domain.ports import (
     Authenticate,
     Clock,
@@ -58,7 +59,7 @@ class FlowRequest:
     route: str  # the ledger's route (``call_type`` in spend logs)
     path: str  # appended to the deployment's ``api_base``
     model: str
-    input_tokens_bound: int
+    input_tokens_bound: Callable[[Deployment], int]  # an upper bound of what the deployment bills as input
     requested_max_tokens: int | None
     n: int
     best_of: int | None
@@ -143,7 +144,7 @@ class ChargeFlow:
             route=request.route,
             model=request.model,
             deployment=deployment,
-            input_tokens_bound=request.input_tokens_bound,
+            input_tokens_bound=request.input_tokens_bound(deployment),
             requested_max_tokens=request.requested_max_tokens,
             n=request.n,
             best_of=request.best_of,
@@ -285,7 +286,9 @@ def reply_usage(ticket: Ticket, request: FlowRequest, body: bytes) -> Usage:
 
 
 def stream_usage(ticket: Ticket, reader: StreamReader) -> Usage:
-    """The upstream's final usage; without it (client gone, usage missing) a conservative estimate."""
+    """The upstream's final usage; without it (client gone, usage missing) an upper bound (docs/api.md): the
+    streamed content bytes as tokens, at most the output tokens held."""
     if reader.usage is not None:
         return reader.usage
-    return Usage(prompt_tokens=ticket.call.input_tokens_bound, completion_tokens=reader.content_chunks)
+    output_bound = unreported_output_tokens(reader.content_bytes, ticket.output_tokens_held)
+    return Usage(prompt_tokens=ticket.call.input_tokens_bound, completion_tokens=output_bound)

@@ -2,10 +2,11 @@
 
 Replies and token counts are deterministic, streamed where the real API streams. Used by ``serve --demo`` and
 as the tests' real upstream. Prompt tokens are the whitespace-separated words of every message plus 3 per
-message; completion tokens default to ``min(max_tokens or 16, 16)`` per choice. Request headers steer it:
-``x-mock-latency-ms``, ``x-mock-status``, ``x-mock-completion-tokens``, ``x-mock-chunk-delay-ms``,
-``x-mock-no-usage: 1``, ``x-mock-cached-tokens`` and ``x-mock-uncapped-tokens: N`` (write the largest cap
-received, or N tokens without one).
+message (an image part 765, a file part 1,000, as OpenAI bills them); completion tokens default to
+``min(max_tokens or 16, 16)`` per choice. Request headers steer it: ``x-mock-latency-ms``, ``x-mock-status``,
+``x-mock-completion-tokens``, ``x-mock-chunk-delay-ms``, ``x-mock-no-usage: 1``, ``x-mock-cached-tokens``,
+``x-mock-words-per-chunk: N`` (stream N tokens per chunk) and ``x-mock-uncapped-tokens: N`` (write the largest
+cap received, or N tokens without one).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ledgergate.upstream.mock_provider_core import (
+    chunked,
     error_response,
     json_response,
     prompt_tokens_for,
@@ -66,7 +68,7 @@ class _MockProvider(MessagesAndResponsesRoutes):
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
             final_usage = usage if include_usage else None
-            pieces = reply_pieces(tokens)
+            pieces = chunked(reply_pieces(tokens), controls.words_per_chunk)
             chunks = _chat_chunks(head, pieces, n, finish_reason, final_usage, include_usage, controls.chunk_delay_ms)
             return StreamingResponse(chunks, media_type="text/event-stream")
         text = "".join(reply_pieces(tokens))

@@ -17,6 +17,12 @@ from starlette.responses import Response
 REPLY_WORDS = ("This", "is", "a", "mock", "response.")
 DEFAULT_COMPLETION_TOKENS = 16
 TOKENS_PER_MESSAGE = 3
+# Billed like OpenAI bills them: a 1,024 x 1,024 high-detail image is 765 tokens (85 + 4 tiles x 170), whatever
+# the bytes of its URL; a file part (a few PDF pages) 1,000.
+IMAGE_PART_TOKENS = 765
+FILE_PART_TOKENS = 1_000
+_IMAGE_PART_TYPES = ("image_url", "input_image", "image")
+_FILE_PART_TYPES = ("file", "input_file", "document", "input_audio")
 RECEIVED_LIMIT = 1000
 
 
@@ -60,6 +66,7 @@ class Controls:
     # Set: a greedy upstream that writes as much as it is allowed, the largest cap it receives or this many
     # tokens when it receives none (what a real model may do with an uncapped request).
     uncapped_tokens: int | None = None
+    words_per_chunk: int = 1  # an upstream that batches several tokens into each streamed chunk
 
     @classmethod
     def of(cls, request: Request) -> Controls:
@@ -72,16 +79,31 @@ class Controls:
             no_usage=request.headers.get("x-mock-no-usage", "") not in ("", "0"),
             cached_tokens=_header_int(request, "x-mock-cached-tokens") or 0,
             uncapped_tokens=_header_int(request, "x-mock-uncapped-tokens"),
+            words_per_chunk=max(1, _header_int(request, "x-mock-words-per-chunk") or 1),
         )
 
 
 def words_in(content: Any) -> int:
-    """Words of a message ``content``: a string or a list of parts with ``text``."""
+    """Tokens of a message ``content``: a string's words, or a list of parts (text words, images, files)."""
     if isinstance(content, str):
         return len(content.split())
     if isinstance(content, list):
-        return sum(words_in(part.get("text")) for part in content if isinstance(part, dict))
+        return sum(_part_tokens(part) for part in content if isinstance(part, dict))
     return 0
+
+
+def _part_tokens(part: dict[str, Any]) -> int:
+    kind = part.get("type")
+    if kind in _IMAGE_PART_TYPES:
+        return IMAGE_PART_TOKENS
+    if kind in _FILE_PART_TYPES:
+        return FILE_PART_TOKENS
+    return words_in(part.get("text"))
+
+
+def chunked(pieces: list[str], words_per_chunk: int) -> list[str]:
+    """The reply's pieces joined ``words_per_chunk`` at a time, as an upstream that batches tokens streams them."""
+    return ["".join(pieces[at : at + words_per_chunk]) for at in range(0, len(pieces), words_per_chunk)]
 
 
 def prompt_tokens_for(messages: list[Any]) -> int:

@@ -111,7 +111,7 @@ class LineReader:
 
     def __init__(self) -> None:
         self.usage: Usage | None = None
-        self.content_chunks = 0
+        self.content_bytes = 0
 
     def feed(self, chunk: bytes) -> bytes:
         if chunk == DONE:
@@ -120,7 +120,8 @@ class LineReader:
         if data.get("usage"):
             self.usage = Usage(data["usage"]["prompt_tokens"], data["usage"]["completion_tokens"])
         else:
-            self.content_chunks += 1
+            delta = data["choices"][0]["delta"] if data.get("choices") else {}
+            self.content_bytes += len(str(delta.get("content") or "").encode())
         return chunk
 
     def finish(self) -> bytes:
@@ -147,7 +148,7 @@ def chat_request(max_tokens: int | None = 4, *, model: str = MODEL, body: bytes 
         route="chat.completions",
         path="/chat/completions",
         model=model,
-        input_tokens_bound=len(raw),
+        input_tokens_bound=lambda deployment: len(raw),
         requested_max_tokens=max_tokens,
         n=1,
         best_of=None,

@@ -58,7 +58,8 @@ async def test_a_reply_without_usage_is_charged_a_conservative_estimate(containe
     reply = await flow_over(container, upstream).reply(bearer(key_secret), request)
     [row] = await ledger_rows(container)
     # Input bound = the request's bytes; output = the reply's content bytes (never fewer than its tokens).
-    assert (row["prompt_tokens"], row["completion_tokens"]) == (request.input_tokens_bound, 7)
+    input_bound = request.input_tokens_bound(container.router.pick(request.model))
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (input_bound, 7)
     assert reply.cost_nanos == row["cost_nanos"] == 7 * OUTPUT_NANOS_PER_TOKEN
     await settled(container)
 
@@ -168,7 +169,7 @@ async def test_a_stream_failing_midway_ends_with_an_error_event_and_charges_what
     events = [event async for event in outcome.events]
     assert b"upstream_unavailable" in events[-1]
     [row] = await ledger_rows(container)
-    assert (row["status"], row["completion_tokens"]) == ("error", 3)  # estimated from the content events seen
+    assert (row["status"], row["completion_tokens"]) == ("error", 3)  # bounded by the content bytes seen
     await settled(container)
     assert upstream.streams[0].closed
 
