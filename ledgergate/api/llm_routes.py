@@ -35,6 +35,7 @@ from ledgergate.domain.model_access import first_refusing
 from ledgergate.domain.ports import CounterStoreUnavailable
 from ledgergate.domain.pricing import Usage
 from ledgergate.domain.rate_limits import RateLimited
+from ledgergate.services.errors import Unauthenticated
 from ledgergate.services.metrics import RefusalReason
 from ledgergate.services.request_charging import (
     EntityBlocked,
@@ -75,7 +76,7 @@ class LlmEndpoints:
         metrics = container.metrics
         try:
             principal = await container.authenticator.principal_from_headers(request.headers)
-        except ApiError:
+        except Unauthenticated:
             metrics.refused(RefusalReason.UNAUTHORIZED)
             raise
         deployment = container.router.pick(parsed.model)

@@ -12,7 +12,6 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ledgergate.api.errors import ApiError
 from ledgergate.dashboard.session import (
     delete_cookie,
     principal_for_secret,
@@ -25,6 +24,7 @@ from ledgergate.dashboard.viewer import viewer_for
 from ledgergate.dashboard.web import CurrentViewer, base_path, container_of, read_form, render
 from ledgergate.domain.dashboard_sessions import COOKIE_BASE_NAME, LOGIN_CSRF_BASE_NAME, PrincipalKind
 from ledgergate.services.dashboard_sessions import same_text
+from ledgergate.services.errors import Unauthenticated
 
 router = APIRouter(include_in_schema=False)
 
@@ -67,7 +67,7 @@ async def login(request: Request) -> Response:
     error = None
     try:
         principal = await principal_for_secret(container, secret) if 0 < len(secret) <= MAX_KEY_CHARS else None
-    except ApiError as exc:
+    except Unauthenticated as exc:
         principal, error = None, exc.message
     if principal is None:
         return _login_page(request, target, error or "enter the master key or an admin's key", 401)

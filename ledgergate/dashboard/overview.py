@@ -16,7 +16,7 @@ from ledgergate.dashboard.listing import EntityRow, entity_rows, visible_entitie
 from ledgergate.dashboard.viewer import Viewer
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.durations import parse_duration, period_of
-from ledgergate.storage.sql.spend_rollups import Dimension
+from ledgergate.domain.spend_filters import Dimension
 
 US_PER_S = 1_000_000
 DAYS_SHOWN = 30

@@ -75,3 +75,9 @@ class Ledger(Protocol):
         ...
 
     async def lifetime_spend(self, entity: EntityRef) -> int: ...
+
+
+class StoreProbe(Protocol):
+    """Reachability of a store for the readiness probe: returns when it answers, raises when it does not."""
+
+    async def ping(self) -> None: ...

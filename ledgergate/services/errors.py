@@ -1,6 +1,7 @@
 """Outcomes of admin use cases that are not success; the API maps each to one HTTP status.
 
 ServiceError
+ ├── Unauthenticated 401
  ├── NotFound        404
  ├── Forbidden       403
  ├── Conflict        409
@@ -18,6 +19,13 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
+
+
+class Unauthenticated(ServiceError):
+    """No key, an unknown key, or a blocked or expired one."""
+
+    status_code = 401
+    error_type = "authentication_error"
 
 
 class NotFound(ServiceError):

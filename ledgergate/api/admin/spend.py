@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from ledgergate.api.admin.access import container
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Reader
-from ledgergate.api.admin.entity_schemas import QueryId
+from ledgergate.api.admin.params import QueryId
 from ledgergate.api.errors import ApiError
 from ledgergate.domain.durations import parse_duration, period_of
 from ledgergate.domain.money import nanos_to_usd

@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import BigInteger, ColumnElement, Select, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledgergate.domain.spend_filters import LogFilter
 from ledgergate.storage.sql.daily_rollups import complete_timezone, whole_days
 from ledgergate.storage.sql.tables import (
     ROLLUP_HOUR_S,
@@ -26,23 +27,6 @@ from ledgergate.storage.sql.tables import (
 )
 
 _HOUR_US = ROLLUP_HOUR_S * 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class LogFilter:
-    """Which ledger records a query covers; ``None`` leaves a field unconstrained. Times: ``[start_us, end_us)``."""
-
-    key_id: str | None = None
-    user_id: str | None = None
-    team_id: str | None = None
-    organization_id: str | None = None
-    customer_id: str | None = None
-    tag: str | None = None
-    model: str | None = None
-    start_us: int | None = None
-    end_us: int | None = None
-    offset: int = 0
-    limit: int = 100
 
 
 def record_conditions(flt: LogFilter) -> list[ColumnElement[bool]]:

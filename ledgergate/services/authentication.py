@@ -1,4 +1,7 @@
-"""Who is calling: the master key (proxy admin) or a virtual key, with its role."""
+"""Who is calling: the master key (proxy admin) or a virtual key, with its role.
+
+A service, not an HTTP concern: the admin API, the LLM routes, the metrics endpoint and the dashboard's log-in all
+ask it, and the composition root builds it without importing any HTTP layer."""
 
 from __future__ import annotations
 
@@ -6,20 +9,25 @@ import hashlib
 import hmac
 from typing import Protocol
 
-from starlette.requests import Request
-
-from ledgergate.api.errors import ApiError
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.ports import Clock
 from ledgergate.domain.principals import Principal, Role
 from ledgergate.services.directory import Directory
+from ledgergate.services.errors import Unauthenticated
 
-__all__ = ["Authenticator", "HeaderLookup", "Principal", "Role", "bearer_secret"]
+__all__ = ["Authenticator", "HasHeaders", "HeaderLookup", "Principal", "Role", "bearer_secret"]
 
 
 class HeaderLookup(Protocol):
     def get(self, key: str, /) -> str | None: ...
+
+
+class HasHeaders(Protocol):
+    """An HTTP request as far as authentication cares (Starlette's ``Request`` is one)."""
+
+    @property
+    def headers(self) -> HeaderLookup: ...
 
 
 def bearer_secret(headers: HeaderLookup) -> str | None:
@@ -43,22 +51,22 @@ class Authenticator:
             else None
         )
 
-    async def principal(self, request: Request) -> Principal:
+    async def principal(self, request: HasHeaders) -> Principal:
         return await self.principal_from_headers(request.headers)
 
     async def principal_from_headers(self, headers: HeaderLookup) -> Principal:
         secret = bearer_secret(headers)
         if secret is None:
-            raise ApiError(401, "missing API key: send 'Authorization: Bearer sk-...'", "authentication_error")
+            raise Unauthenticated("missing API key: send 'Authorization: Bearer sk-...'")
         if self._master_key and self._master_entity and hmac.compare_digest(secret.encode(), self._master_key.encode()):
             return Principal(Role.PROXY_ADMIN, self._master_entity, is_master=True)
         key = await self._directory.get(EntityType.KEY, hashlib.sha256(secret.encode()).hexdigest())
         if key is None:
-            raise ApiError(401, "invalid API key", "authentication_error")
+            raise Unauthenticated("invalid API key")
         if key.blocked:
-            raise ApiError(401, f"key {key.display_name()!r} is blocked", "authentication_error")
+            raise Unauthenticated(f"key {key.display_name()!r} is blocked")
         if key.is_expired(self._clock.now_s()):
-            raise ApiError(401, f"key {key.display_name()!r} has expired", "authentication_error")
+            raise Unauthenticated(f"key {key.display_name()!r} has expired")
         return await self.principal_for_key(key)
 
     async def principal_for_key(self, key: Entity) -> Principal:
