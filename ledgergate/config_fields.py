@@ -67,6 +67,7 @@ def metrics_auth(section: Section) -> MetricsAuth:
     return cast(MetricsAuth, section.choice("metrics_auth", ("admin", "none")))
 
 
+
 MAX_SESSION_S = 366 * 86400
 
 
