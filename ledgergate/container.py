@@ -36,6 +36,7 @@ from ledgergate.services.metrics import GatewayMetrics
 from ledgergate.services.readiness import Readiness
 from ledgergate.services.request_charging import RequestCharger
 from ledgergate.services.router import ModelRouter
+from ledgergate.services.spend_reader import SpendReader
 from ledgergate.services.spend_reset import SpendResets
 from ledgergate.services.views import EntityViews
 from ledgergate.storage.fallback_counters import FallbackCounters
@@ -95,7 +96,8 @@ class Container:
     spend: SpendQueries
     entity_admin: EntityAdmin
     admin_commands: AdminCommands  # admin writes, for the admin API and the dashboard alike
-    rollups: SpendRollups  # the dashboard's read side
+    rollups: SpendRollups
+    spend_reader: SpendReader  # the read side (reports, logs, rollups) for the admin API and the dashboard
     alerter: BudgetAlerter
     metrics: GatewayMetrics
     readiness: Readiness
@@ -223,6 +225,7 @@ async def build_container(
     keys = KeyService(directory, views, clock)
     entity_admin = EntityAdmin.build(directory, store, views, keys, clock)
     resets = SpendResets(directory, charger, counters, ledger, clock)
+    spend_queries, rollups = SpendQueries(engine), SpendRollups(engine)
     return Container(
         config=dataclasses.replace(config, deployments=deployments),
         clock=clock,
@@ -238,10 +241,11 @@ async def build_container(
         keys=keys,
         resets=resets,
         views=views,
-        spend=SpendQueries(engine),
+        spend=spend_queries,
         entity_admin=entity_admin,
         admin_commands=AdminCommands(entity_admin, keys, resets, AdminGuard(directory, entity_admin.teams)),
-        rollups=SpendRollups(engine),
+        rollups=rollups,
+        spend_reader=SpendReader(spend_queries, rollups, ledger.lifetime_spend, clock, ZoneInfo(settings.timezone)),
         alerter=alerter,
         metrics=metrics,
         readiness=Readiness(

@@ -1,5 +1,6 @@
-"""Typed filters of the read side: which ledger records a query covers, and what top-N lists group by. The
-services pass them, the storage adapters turn them into SQL and return rows."""
+"""Typed filters and rows of the read side: which ledger records a query covers, what a report or a top-N list
+groups by, and one report row. The services pass the filters, the storage adapters turn them into SQL and return
+rows."""
 
 from __future__ import annotations
 
@@ -34,3 +35,28 @@ class Dimension(StrEnum):
     CUSTOMER = "customer"
     TAG = "tag"
     MODEL = "model"
+
+
+class ReportGroup(StrEnum):
+    """What /spend/report groups by: an entity type charged by requests (``spend_charges``), or the model."""
+
+    KEY = "key"
+    USER = "user"
+    TEAM = "team"
+    TEAM_MEMBER = "team_member"
+    ORGANIZATION = "organization"
+    CUSTOMER = "customer"
+    TAG = "tag"
+    MODEL = "model"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One day's spend of one entity (or model): ``day`` indexes the report's days."""
+
+    day: int
+    entity_id: str
+    cost_nanos: int
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
