@@ -1,6 +1,6 @@
 """The LLM routes (hot path): authenticate, admit with a hold, forward, settle, answer.
 
-They run as raw ASGI handlers in front of FastAPI (``api/app.py``): no routing table walk, middleware, request
+They run as raw ASGI handlers in front of FastAPI (``ledgergate/app.py``): no routing table walk, middleware, request
 object, dependency injection or pydantic on the request path. Every route kind runs the same admission and charge
 flow; its ``Dialect`` (``api/dialects.py``) says how its requests, replies and streams are read.
 """
@@ -30,6 +30,7 @@ from ledgergate.api.dialects import (
 from ledgergate.api.errors import ApiError, error_response, exception_response
 from ledgergate.api.llm_request import ParsedRequest, upstream_body
 from ledgergate.api.refusals import refused_response
+from ledgergate.container import Container
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.model_access import first_refusing
 from ledgergate.domain.ports import CounterStoreUnavailable
@@ -50,9 +51,6 @@ from ledgergate.upstream.sse import StreamTracker
 
 log = logging.getLogger("ledgergate.llm")
 _T = TypeVar("_T")
-
-if False:  # pragma: no cover - typing only, avoids an import cycle with the container
-    from ledgergate.container import Container
 
 _Handler = Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]
 
