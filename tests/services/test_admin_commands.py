@@ -11,7 +11,7 @@ import pytest
 from ledgergate.container import Container
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.principals import Principal
-from ledgergate.services.admin_entity_schemas import TagIn, TeamNewIn, TeamUpdateIn, UserNewIn
+from ledgergate.services.admin_entity_schemas import TagIn, TeamNewIn, TeamUpdateIn, UserNewIn, UserUpdateIn
 from ledgergate.services.admin_schemas import KeyGenerateIn, KeyUpdateIn, ResetSpendIn
 from ledgergate.services.errors import Forbidden, NotFound, Unauthenticated
 from tests.services.edge_services import MASTER_KEY, embedded_services, principal_of
@@ -103,3 +103,24 @@ async def test_authentication_is_a_service_refusal_with_the_apis_401(services: C
         with pytest.raises(Unauthenticated) as refused:
             await services.authenticator.principal_from_headers(headers)
         assert (refused.value.status_code, refused.value.error_type) == (401, "authentication_error")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,  # DID NOT RAISE Forbidden
+    reason="pre-existing (also on 54b1124), found by test_authz_machine while testing issue 13: not fixed here",
+)
+async def test_viewer_team_admin_cannot_issue_a_userless_key_that_acts_as_internal_user(services: Container) -> None:
+    """Attack: a team admin whose own role is ``internal_user_viewer`` issues a team key without a user; a key
+    without a user acts as ``internal_user``, a role above the issuer's ("nobody grants what they do not hold").
+    Today the command allows it (200); it should be a 403."""
+    master = await principal_of(services, MASTER_KEY)
+    commands = services.admin_commands
+    lead = await commands.create_user(master, UserNewIn(user_id="lead-b", user_role="internal_user"))
+    await commands.create_team(
+        master, TeamNewIn(team_id="team-b", members_with_roles=[{"user_id": "lead-b", "role": "admin"}])
+    )
+    await commands.update_user(master, UserUpdateIn(user_id="lead-b", user_role="internal_user_viewer"))
+    viewer_lead = await principal_of(services, lead["key"])
+    with pytest.raises(Forbidden):
+        await commands.generate_key(viewer_lead, KeyGenerateIn(team_id="team-b", user_id=None))
