@@ -105,15 +105,10 @@ async def test_authentication_is_a_service_refusal_with_the_apis_401(services: C
         assert (refused.value.status_code, refused.value.error_type) == (401, "authentication_error")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # DID NOT RAISE Forbidden
-    reason="pre-existing (also on 54b1124), found by test_authz_machine while testing issue 13: not fixed here",
-)
 async def test_viewer_team_admin_cannot_issue_a_userless_key_that_acts_as_internal_user(services: Container) -> None:
     """Attack: a team admin whose own role is ``internal_user_viewer`` issues a team key without a user; a key
     without a user acts as ``internal_user``, a role above the issuer's ("nobody grants what they do not hold").
-    Today the command allows it (200); it should be a 403."""
+    Found by test_authz_machine while testing issue 13 (also on 54b1124, where it was a 200); now a 403."""
     master = await principal_of(services, MASTER_KEY)
     commands = services.admin_commands
     lead = await commands.create_user(master, UserNewIn(user_id="lead-b", user_role="internal_user"))
