@@ -35,7 +35,7 @@ import httpx  # noqa: E402
 import uvloop  # noqa: E402
 from stack import BODY, CONFIG_TEMPLATE, KEY_BUDGET, MASTER_KEY, MODEL, STREAM_BODY, TAG, TEAM, start_upstream  # noqa: E402
 
-from ledgergate.api.app import create_app  # noqa: E402
+from ledgergate.app import create_app  # noqa: E402
 from ledgergate.config import load_config  # noqa: E402
 from ledgergate.container import build_container  # noqa: E402
 

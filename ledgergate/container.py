@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -16,20 +17,27 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledgergate.api.auth import Authenticator
+from ledgergate import __version__
 from ledgergate.config import DEMO_API_BASE, GatewayConfig, ledger_spill_directory
 from ledgergate.deployments import Deployment
 from ledgergate.domain.admission import BudgetMode
-from ledgergate.domain.ports import Clock, Counters
+from ledgergate.domain.dashboard_sessions import SessionPolicy
+from ledgergate.domain.ports import Clock, Counters, StoreProbe
 from ledgergate.domain.windows import PeriodClock, parse_windows
+from ledgergate.services.admin_commands import AdminCommands
+from ledgergate.services.admin_guard import AdminGuard
 from ledgergate.services.alerts import BudgetAlerter
+from ledgergate.services.authentication import Authenticator
 from ledgergate.services.charge_flow import ChargeFlow
+from ledgergate.services.dashboard_sessions import DashboardSessions
 from ledgergate.services.directory import Directory
 from ledgergate.services.entity_admin import EntityAdmin
 from ledgergate.services.keys import KeyService
 from ledgergate.services.metrics import GatewayMetrics
+from ledgergate.services.readiness import Readiness
 from ledgergate.services.request_charging import RequestCharger
 from ledgergate.services.router import ModelRouter
+from ledgergate.services.spend_reader import SpendReader
 from ledgergate.services.spend_reset import SpendResets
 from ledgergate.services.views import EntityViews
 from ledgergate.services.window_reads import WindowReads
@@ -39,9 +47,11 @@ from ledgergate.storage.redis_counters import RedisCounters
 from ledgergate.storage.redis_invalidation import RedisCacheCoherence
 from ledgergate.storage.sql.alerts import SqlAlertStore
 from ledgergate.storage.sql.counter_mode import SqlCounterMode
+from ledgergate.storage.sql.dashboard_sessions import SqlDashboardSessions
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.entities import SqlEntityStore
 from ledgergate.storage.sql.ledger import SqlLedger
+from ledgergate.storage.sql.probe import DatabaseProbe
 from ledgergate.storage.sql.spend_queries import SpendQueries
 from ledgergate.storage.sql.spend_rollups import SpendRollups
 from ledgergate.storage.sql.sql_counters import SqlCounters
@@ -87,10 +97,14 @@ class Container:
     views: EntityViews
     spend: SpendQueries
     entity_admin: EntityAdmin
-    rollups: SpendRollups  # the dashboard's read side
+    admin_commands: AdminCommands  # admin writes, for the admin API and the dashboard alike
+    rollups: SpendRollups
+    spend_reader: SpendReader  # the read side (reports, logs, rollups) for the admin API and the dashboard
     alerter: BudgetAlerter
     metrics: GatewayMetrics
     flow: ChargeFlow  # one LLM request: authenticate -> admit -> forward -> settle
+    readiness: Readiness
+    dashboard_sessions: DashboardSessions
     coherence: RedisCacheCoherence | None = None  # with Redis: keeps the entity caches of all instances coherent
 
     async def aclose(self) -> None:
@@ -112,6 +126,11 @@ def _resolve_demo(deployments: tuple[Deployment, ...], demo_base_url: str | None
     )
 
 
+def _admitting_now(fallback: FallbackCounters) -> Callable[[], str]:
+    """Where admission runs now (redis or database), for the readiness report."""
+    return lambda: fallback.admitting().value
+
+
 async def build_container(
     config: GatewayConfig, *, clock: Clock | None = None, demo_base_url: str | None = None
 ) -> Container:
@@ -126,6 +145,8 @@ async def build_container(
     coherence = None
     redis = None
     prefix = ""
+    redis_probe: StoreProbe | None = None
+    counters_admitting: Callable[[], str] | None = None
     if settings.redis_url:
         # A blocking pool: past its size requests wait for a connection instead of failing (redis-py's default
         # pool raises at 100 in flight, which turned load into 503s).
@@ -140,7 +161,7 @@ async def build_container(
         )
         redis = Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections
         prefix = redis_key_prefix(settings.redis_key_prefix)
-        counters = RedisCounters(redis, clock, prefix=prefix, owns_client=True)
+        counters = redis_probe = RedisCounters(redis, clock, prefix=prefix, owns_client=True)
         if settings.counter_fallback == "database":
             # A pool of its own: an admission transaction holds its connection while the ledger is queried.
             sql_counters = SqlCounters(create_engine(settings.database_url), clock, owns_engine=True)
@@ -148,6 +169,7 @@ async def build_container(
             fallback = FallbackCounters(counters, sql_counters, mode, redis, clock, redis_prefix=prefix)
             await fallback.start()
             counters = fallback
+            counters_admitting = _admitting_now(fallback)
     if redis is not None:
         # The coherence calls back into the directory built with it (late-bound: the directory needs it first).
         coherence = RedisCacheCoherence(
@@ -227,6 +249,9 @@ async def build_container(
         metrics=metrics,
         clock=clock,
     )
+    entity_admin = EntityAdmin.build(directory, store, views, keys, clock)
+    resets = SpendResets(directory, charger, counters, ledger, clock)
+    spend_queries, rollups = SpendQueries(engine), SpendRollups(engine)
     return Container(
         config=dataclasses.replace(config, deployments=deployments),
         clock=clock,
@@ -240,13 +265,28 @@ async def build_container(
         router=router,
         upstream=upstream,
         keys=keys,
-        resets=SpendResets(directory, charger, counters, ledger, clock),
+        resets=resets,
         views=views,
-        spend=SpendQueries(engine),
-        entity_admin=EntityAdmin.build(directory, store, views, keys, clock),
-        rollups=SpendRollups(engine),
+        spend=spend_queries,
+        entity_admin=entity_admin,
+        admin_commands=AdminCommands(entity_admin, keys, resets, AdminGuard(directory, entity_admin.teams)),
+        rollups=rollups,
+        spend_reader=SpendReader(spend_queries, rollups, ledger.lifetime_spend, clock, ZoneInfo(settings.timezone)),
         alerter=alerter,
         metrics=metrics,
         flow=flow,
+        readiness=Readiness(
+            version=__version__,
+            database=DatabaseProbe(engine),
+            ledger_pending=lambda: ledger.pending_count,
+            redis=redis_probe,
+            counters_admitting=counters_admitting,
+        ),
+        dashboard_sessions=DashboardSessions(
+            SqlDashboardSessions(engine),
+            clock,
+            SessionPolicy(settings.dashboard_session_idle_timeout_s, settings.dashboard_session_max_age_s),
+            settings.master_key,
+        ),
         coherence=coherence,
     )

@@ -1,6 +1,6 @@
 """The LLM routes (hot path): ASGI in, the charge flow (``services/charge_flow.py``), ASGI out.
 
-They run as raw ASGI handlers in front of FastAPI (``api/app.py``): no routing table walk, middleware, request
+They run as raw ASGI handlers in front of FastAPI (``ledgergate/app.py``): no routing table walk, middleware, request
 object, dependency injection or pydantic on the request path. Every route kind runs the same flow; its ``Dialect``
 (``api/dialects.py``) says how its requests are read and its replies and streams are read and written.
 """

@@ -6,38 +6,12 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from ledgergate.api.errors import error_response
-from ledgergate.domain.charging import EntityType
-from ledgergate.domain.money import format_usd, nanos_to_usd
-from ledgergate.domain.rate_limits import RateLimited, RateLimitField
+from ledgergate.domain.money import nanos_to_usd
+from ledgergate.domain.rate_limits import RateLimited
+from ledgergate.services.refusal_messages import rate_limited_message, refusal_message
 from ledgergate.services.request_charging import Refusal
 from ledgergate.services.retry_hints import budget_retry_hint, rate_limit_retry_hint
 from ledgergate.services.views import iso_time
-
-ENTITY_LABEL = {
-    EntityType.KEY: "Key",
-    EntityType.USER: "User",
-    EntityType.TEAM: "Team",
-    EntityType.TEAM_MEMBER: "TeamMember",
-    EntityType.ORGANIZATION: "Organization",
-    EntityType.CUSTOMER: "Customer",
-    EntityType.TAG: "Tag",
-    EntityType.GLOBAL: "Proxy",
-    EntityType.BUDGET: "Budget",
-}
-
-
-def refusal_message(refusal: Refusal) -> str:
-    state = refusal.state
-    limit = refusal.window.max_budget_nanos or 0
-    current = format_usd(state.spent_nanos + state.held_nanos)
-    held = f" (incl. {format_usd(state.held_nanos)} held by requests in flight)" if state.held_nanos else ""
-    reset_at = iso_time(refusal.reset_at_s) if refusal.window.duration else None
-    resets = f", Resets at: {reset_at}" if reset_at else ""
-    model = f" model={refusal.window.model}" if refusal.window.model is not None else ""
-    return (
-        f"Budget has been exceeded! {ENTITY_LABEL[refusal.entity.type]}={refusal.entity_name} "
-        f"window={refusal.window.label}{model} Current cost: {current}{held}, Max budget: {format_usd(limit)}{resets}"
-    )
 
 
 def refusal_response(refusal: Refusal, now_s: float) -> Response:
@@ -56,22 +30,6 @@ def refusal_response(refusal: Refusal, now_s: float) -> Response:
         spend=nanos_to_usd(refusal.state.spent_nanos),
         max_budget=nanos_to_usd(refusal.window.max_budget_nanos or 0),
         reset_at=reset_at,
-    )
-
-
-def rate_limited_message(refused: RateLimited) -> str:
-    state = refused.state
-    who = f"Rate limit exceeded! {ENTITY_LABEL[refused.entity.type]}={refused.entity_name} {refused.field.value}"
-    if refused.field is RateLimitField.PARALLEL:
-        return f"{who}={refused.limit} Current: {state.held_nanos} requests in flight"
-    unit = "tokens" if refused.field is RateLimitField.TPM else "requests"
-    held = ""
-    if state.held_nanos:
-        in_flight = "requests" if unit == "requests" else "tokens reserved by requests"
-        held = f" (incl. {state.held_nanos} {in_flight} in flight)"
-    return (
-        f"{who}={refused.limit} Current: {state.spent_nanos + state.held_nanos} {unit}{held} in the minute starting "
-        f"{iso_time(refused.period_start_s)}, Resets at: {iso_time(refused.reset_at_s)}"
     )
 
 

@@ -77,7 +77,7 @@ def serve(
     """Run the gateway."""
     import uvicorn
 
-    from ledgergate.api.app import DEMO_UPSTREAM_PREFIX, create_app
+    from ledgergate.app import DEMO_UPSTREAM_PREFIX, create_app
     from ledgergate.container import build_container
 
     gateway_config = load_or_exit(config, demo)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from ledgergate.api.app import create_app
+from ledgergate.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import build_container
 

@@ -12,7 +12,6 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ledgergate.api.errors import ApiError
 from ledgergate.dashboard.session import (
     delete_cookie,
     principal_for_secret,
@@ -68,7 +67,7 @@ async def login(request: Request) -> Response:
     error = None
     try:
         principal = await principal_for_secret(container, secret) if 0 < len(secret) <= MAX_KEY_CHARS else None
-    except (ApiError, Unauthenticated) as exc:  # the API's authentication raises Unauthenticated
+    except Unauthenticated as exc:
         principal, error = None, exc.message
     if principal is None:
         return _login_page(request, target, error or "enter the master key or an admin's key", 401)

@@ -88,7 +88,7 @@ async def _properties(container: Container, viewer: Viewer, entity: Entity) -> l
         props.append(("Shared budget", entity.budget_id))
     if entity.metadata:
         props.append(("Metadata", orjson.dumps(dict(entity.metadata), option=orjson.OPT_SORT_KEYS).decode()))
-    lifetime = await container.ledger.lifetime_spend(entity.ref)
+    lifetime = await container.spend_reader.lifetime_spend(entity.ref)
     props += [
         ("Lifetime spend", usd_text(lifetime)),
         ("Created", iso_utc(entity.created_at_s) or "—"),
@@ -130,12 +130,12 @@ async def _names_of_keys(container: Container, key_ids: set[str]) -> dict[str, s
 
 async def build_detail(container: Container, viewer: Viewer, kind: KindInfo, entity: Entity) -> Detail:
     (row,) = await entity_rows(container, [entity])
-    records = await container.spend.logs(kind.log_filter(entity.id, RECENT_RECORDS))
+    records = await container.spend_reader.recent_records(kind.log_filter(entity.id, RECENT_RECORDS))
     key_names = await _names_of_keys(container, {r["key_id"] for r in records})
     for record in records:
         record["key_name"] = key_names[record["key_id"]]
         record["charged_at"] = iso_utc(record["charged_at_us"] / 1_000_000)
-    adjustments = await container.spend.adjustments(entity.type.value, entity.id, RECENT_ADJUSTMENTS)
+    adjustments = await container.spend_reader.adjustments(entity.type.value, entity.id, RECENT_ADJUSTMENTS)
     for adjustment in adjustments:
         adjustment["created_at"] = iso_utc(adjustment["created_at_us"] / 1_000_000)
     return Detail(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledgergate.domain.charging import EntityType
-from ledgergate.storage.sql.spend_queries import LogFilter
+from ledgergate.domain.spend_filters import LogFilter
 
 
 @dataclass(frozen=True, slots=True)

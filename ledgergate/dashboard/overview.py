@@ -16,7 +16,7 @@ from ledgergate.dashboard.listing import EntityRow, entity_rows, visible_entitie
 from ledgergate.dashboard.viewer import Viewer
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.durations import parse_duration, period_of
-from ledgergate.storage.sql.spend_rollups import Dimension
+from ledgergate.domain.spend_filters import Dimension
 
 US_PER_S = 1_000_000
 DAYS_SHOWN = 30
@@ -52,7 +52,7 @@ def _us(moment: datetime) -> int:
 async def _top(
     container: Container, viewer: Viewer, dimension: Dimension, start_us: int, end_us: int
 ) -> list[TopEntry]:
-    found = await container.rollups.top(dimension, start_us, end_us, TOP_N, viewer.team_scope)
+    found = await container.spend_reader.top(dimension, start_us, end_us, TOP_N, viewer.team_scope)
     entries = []
     for entity_id, nanos in found:
         if dimension is Dimension.MODEL:
@@ -73,7 +73,7 @@ async def _daily(container: Container, viewer: Viewer, today: date, tz: ZoneInfo
     starts = [datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC) for d in days]
     end = datetime(today.year, today.month, today.day, tzinfo=tz) + timedelta(days=1)
     start_us, end_us = _us(starts[0]), _us(end.astimezone(UTC))
-    quarters = await container.rollups.bucket_nanos(start_us, end_us, QUARTER_HOUR_US, viewer.team_scope)
+    quarters = await container.spend_reader.bucket_nanos(start_us, end_us, QUARTER_HOUR_US, viewer.team_scope)
     bounds = [_us(s) for s in starts] + [end_us]
     totals = [0] * len(days)
     for index, nanos in quarters.items():
@@ -90,7 +90,7 @@ async def _daily(container: Container, viewer: Viewer, today: date, tz: ZoneInfo
 async def _hourly(container: Container, viewer: Viewer, now_s: float, tz: ZoneInfo) -> BarChart:
     current_hour_s = int(now_s) - int(now_s) % 3600
     start_s = current_hour_s - (HOURS_SHOWN - 1) * 3600
-    hours = await container.rollups.bucket_nanos(
+    hours = await container.spend_reader.bucket_nanos(
         start_s * US_PER_S, (current_hour_s + 3600) * US_PER_S, 3600 * US_PER_S, viewer.team_scope
     )
     points = []
@@ -128,8 +128,8 @@ async def build_overview(container: Container, viewer: Viewer) -> Overview:
     if not viewer.reads_all:
         dimensions = [Dimension.KEY, Dimension.TEAM, Dimension.MODEL]
     return Overview(
-        today_nanos=await container.rollups.total_nanos(_us(day_start), _us(day_end), scope),
-        month_nanos=await container.rollups.total_nanos(*month_range, scope),
+        today_nanos=await container.spend_reader.total_nanos(_us(day_start), _us(day_end), scope),
+        month_nanos=await container.spend_reader.total_nanos(*month_range, scope),
         month_label=month_start.astimezone(tz).strftime("%B %Y"),
         tops={d.value: await _top(container, viewer, d, *month_range) for d in dimensions},
         daily=await _daily(container, viewer, now.astimezone(tz).date(), tz),

@@ -10,36 +10,26 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ledgergate.api.auth import Principal, Role
-from ledgergate.api.errors import ApiError
 from ledgergate.container import Container
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.dashboard_sessions import (
     COOKIE_BASE_NAME,
     PrincipalKind,
-    SessionPolicy,
     SessionRecord,
     cookie_is_secure,
     cookie_name,
 )
 from ledgergate.domain.entities import Entity
+from ledgergate.domain.principals import Principal, Role
 from ledgergate.services.dashboard_sessions import DashboardSessions
-from ledgergate.storage.sql.dashboard_sessions import SqlDashboardSessions
+from ledgergate.services.errors import Unauthenticated
 
 MASTER_ALIAS = "master_key"
 
 
 def sessions(request: Request) -> DashboardSessions:
-    state = request.app.state
-    found: DashboardSessions | None = getattr(state, "dashboard_sessions", None)
-    if found is None:
-        container: Container = state.container
-        settings = container.config.settings
-        policy = SessionPolicy(settings.dashboard_session_idle_timeout_s, settings.dashboard_session_max_age_s)
-        store = SqlDashboardSessions(container.engine)
-        found = DashboardSessions(store, container.clock, policy, settings.master_key)
-        state.dashboard_sessions = found
-    return found
+    container: Container = request.app.state.container
+    return container.dashboard_sessions
 
 
 def cookie_path(request: Request, secure: bool) -> str:
@@ -83,11 +73,11 @@ def session_id(request: Request) -> str | None:
 
 
 async def principal_for_secret(container: Container, secret: str) -> Principal:
-    """Log-in check: the API's own authentication of ``Authorization: Bearer <secret>`` (raises ``ApiError``)."""
+    """Log-in check: the API's own authentication of ``Authorization: Bearer <secret>`` (raises ``Unauthenticated``)."""
     secret = secret.strip()
     if not secret.isascii() or not secret.isprintable():
         # No header could carry it, so no key can have it (and the authenticator's compare_digest needs ASCII).
-        raise ApiError(401, "invalid API key", "authentication_error")
+        raise Unauthenticated("invalid API key")
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"authorization", f"Bearer {secret}".encode())]}
     return await container.authenticator.principal(Request(scope))
 

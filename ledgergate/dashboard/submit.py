@@ -1,34 +1,26 @@
-"""Dashboard writes go through the admin API's own route functions, with the logged-in principal as caller.
+"""Dashboard writes call the same admin use cases as the admin API (``services/admin_commands.py``), with the
+logged-in principal as caller.
 
-So a write from the dashboard is validated (request schema, domain rules) and authorised exactly as the same
-write over HTTP: the routes ask ``services.authorization.authorize``, and for routes that FastAPI guards with the
-``Admin`` dependency (which does not run when the function is called directly) ``permitted`` asks it here.
+So a write from the dashboard is validated (the API's request schemas, domain rules) and authorised
+(``services.authorization.authorize``) exactly as the same write over HTTP; a refusal becomes ``Refused`` with the
+API's status and message, shown on the form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from ledgergate.api.admin import customers, organizations, tags, teams, users
-from ledgergate.api.admin import keys as key_routes
-from ledgergate.api.admin.entity_schemas import (
-    TagIn,
-    TeamNewIn,
-    TeamUpdateIn,
-    UserNewIn,
-    UserUpdateIn,
-)
-from ledgergate.api.admin.schemas import KeyGenerateIn, KeyRefIn, KeyUpdateIn, ResetSpendIn
-from ledgergate.api.auth import Principal
-from ledgergate.api.errors import ApiError
+from ledgergate.container import Container
 from ledgergate.dashboard.viewer import Viewer
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.errors import EntityConflict, InvalidInput
-from ledgergate.services.authorization import Action, Everything, authorize
+from ledgergate.services.admin_commands import AdminCommands
+from ledgergate.services.admin_entity_schemas import TagIn, TeamNewIn, TeamUpdateIn, UserNewIn, UserUpdateIn
+from ledgergate.services.admin_schemas import KeyGenerateIn, KeyUpdateIn, ResetSpendIn
 from ledgergate.services.body_fields import UNKNOWN_FIELD
 from ledgergate.services.errors import ServiceError
 
@@ -71,11 +63,9 @@ def validated(model: type[Model], body: dict[str, Any]) -> Model:
 
 
 async def call_api(action: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-    """Run an API route function; turn every refusal into ``Refused`` with the API's status and message."""
+    """Run an admin use case; turn every refusal into ``Refused`` with the API's status and message."""
     try:
         return await action
-    except ApiError as exc:
-        raise Refused(exc.status, exc.message, exc.param) from exc
     except ServiceError as exc:
         raise Refused(exc.status_code, exc.message, exc.param) from exc
     except InvalidInput as exc:
@@ -84,53 +74,38 @@ async def call_api(action: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         raise Refused(409, str(exc)) from exc
 
 
-def permitted(viewer: Viewer, action: Action = Action.ADMIN_WRITE) -> Principal:
-    """The same decision as the API's ``Admin`` dependency: ``authorize``, for a route called directly."""
-    denied = authorize(viewer.principal, action, Everything())
-    if denied is not None:
-        raise Refused(403, denied.reason, denied.param)
-    return viewer.principal
+def _commands(request: Request) -> AdminCommands:
+    container: Container = request.app.state.container
+    return container.admin_commands
 
 
 async def create(slug: str, request: Request, viewer: Viewer, body: dict[str, Any]) -> dict[str, Any]:
     """Create a key, team, user or tag; returns the API's response (a new key's secret included)."""
-    caller = viewer.principal
+    commands, caller = _commands(request), viewer.principal
     if slug == "keys":
-        return await call_api(key_routes.generate_key(validated(KeyGenerateIn, body), request, caller))
+        return await call_api(commands.generate_key(caller, validated(KeyGenerateIn, body)))
     if slug == "teams":
-        return await call_api(teams.new_team(validated(TeamNewIn, body), request, permitted(viewer)))
+        return await call_api(commands.create_team(caller, validated(TeamNewIn, body)))
     if slug == "users":
-        return await call_api(users.new_user(validated(UserNewIn, body), request, caller))
+        return await call_api(commands.create_user(caller, validated(UserNewIn, body)))
     if slug == "tags":
-        return await call_api(tags.new_tag(validated(TagIn, body), request, permitted(viewer)))
+        return await call_api(commands.create_tag(caller, validated(TagIn, body)))
     raise Refused(404, f"{slug} cannot be created here")
 
 
 async def update(slug: str, entity_id: str, request: Request, viewer: Viewer, body: dict[str, Any]) -> dict[str, Any]:
-    caller = viewer.principal
+    commands, caller = _commands(request), viewer.principal
     if slug == "keys":
-        model = validated(KeyUpdateIn, {**body, "key": entity_id})
-        return await call_api(key_routes.update_key(model, request, caller))
+        return await call_api(commands.update_key(caller, validated(KeyUpdateIn, {**body, "key": entity_id})))
     if slug == "teams":
         team = validated(TeamUpdateIn, {**body, "team_id": entity_id})
-        return await call_api(teams.update_team(team, request, permitted(viewer)))
+        return await call_api(commands.update_team(caller, team))
     if slug == "users":
         user = validated(UserUpdateIn, {**body, "user_id": entity_id})
-        return await call_api(users.update_user(user, request, caller))
+        return await call_api(commands.update_user(caller, user))
     if slug == "tags":
-        return await call_api(
-            tags.update_tag(validated(TagIn, {**body, "name": entity_id}), request, permitted(viewer))
-        )
+        return await call_api(commands.update_tag(caller, validated(TagIn, {**body, "name": entity_id})))
     raise Refused(404, f"{slug} cannot be edited here")
-
-
-ResetRoute = Callable[[str, ResetSpendIn, Request, Principal], Awaitable[dict[str, Any]]]
-_ADMIN_ONLY_RESETS: dict[EntityType, ResetRoute] = {
-    EntityType.USER: users.reset_user_spend,
-    EntityType.ORGANIZATION: organizations.reset_organization_spend,
-    EntityType.CUSTOMER: customers.reset_customer_spend,
-    EntityType.TAG: tags.reset_tag_spend,
-}
 
 
 async def reset(
@@ -138,17 +113,8 @@ async def reset(
 ) -> dict[str, Any]:
     """``POST /<entity>/{id}/reset_spend`` for one window; the adjustment record names the viewer as actor."""
     body = validated(ResetSpendIn, fields)
-    caller = viewer.principal
-    if entity_type is EntityType.KEY:
-        return await call_api(key_routes.reset_key_spend(entity_id, body, request, caller))
-    if entity_type is EntityType.TEAM:
-        return await call_api(teams.reset_team_spend(entity_id, body, request, caller))
-    route = _ADMIN_ONLY_RESETS.get(entity_type)
-    if route is None:
-        raise Refused(404, f"a {entity_type.value} has no spend to reset here")
-    return await call_api(route(entity_id, body, request, permitted(viewer)))
+    return await call_api(_commands(request).reset_spend(viewer.principal, entity_type, entity_id, body))
 
 
 async def set_key_blocked(key_id: str, request: Request, viewer: Viewer, blocked: bool) -> dict[str, Any]:
-    route = key_routes.block_key if blocked else key_routes.unblock_key
-    return await call_api(route(KeyRefIn(key=key_id), request, viewer.principal))
+    return await call_api(_commands(request).set_key_blocked(viewer.principal, key_id, blocked))

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledgergate.api.auth import Principal
 from ledgergate.container import Container
 from ledgergate.dashboard.kinds import KINDS, KindInfo
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
+from ledgergate.domain.principals import Principal
 from ledgergate.services.teams import role_in_team
 
 TEAM_ADMIN_KINDS = ("keys", "teams")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledgergate.api.refusals import refusal_message
 from ledgergate.container import Container
 from ledgergate.dashboard.formatting import percent
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.windows import UNLIMITED_LIFETIME, Window
+from ledgergate.services.refusal_messages import refusal_message
 from ledgergate.services.request_charging import Refusal
 
 NEAR_LIMIT_PERCENT = 80.0

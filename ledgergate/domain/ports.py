@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ledgergate.domain.admission import BudgetMode, CounterKey, CounterLine, Decision, LineState
@@ -11,6 +11,7 @@ from ledgergate.domain.entities import Entity
 from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord
 from ledgergate.domain.pricing import Usage
 from ledgergate.domain.principals import Principal
+from ledgergate.domain.spend_filters import Dimension, LogFilter, ReportRow
 
 
 class CounterStoreUnavailable(RuntimeError):
@@ -225,3 +226,33 @@ class SpendObserver(Protocol[Ticket_contra]):
         """Called once per spend record newly in the ledger, also when the counters then cannot be charged (the
         request was served); must not block."""
         ...
+class StoreProbe(Protocol):
+    """Reachability of a store for the readiness probe: returns when it answers, raises when it does not."""
+
+    async def ping(self) -> None: ...
+
+
+class SpendLedgerReader(Protocol):
+    """The ledger's read side: records, per-day report rows and spend adjustments, as rows."""
+
+    async def logs(self, flt: LogFilter) -> list[dict[str, Any]]: ...
+
+    async def report(self, group_by: str, day_bounds_us: Sequence[int], flt: LogFilter) -> list[ReportRow]: ...
+
+    async def adjustments(
+        self, entity_type: str | None = None, entity_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
+
+
+class SpendRollupReader(Protocol):
+    """Hourly rollups of the ledger for the dashboard; ``team_ids`` restricts to records charged to those teams."""
+
+    async def total_nanos(self, start_us: int, end_us: int, team_ids: Collection[str] | None = None) -> int: ...
+
+    async def bucket_nanos(
+        self, start_us: int, end_us: int, bucket_us: int, team_ids: Collection[str] | None = None
+    ) -> dict[int, int]: ...
+
+    async def top(
+        self, dimension: Dimension, start_us: int, end_us: int, limit: int = 5, team_ids: Collection[str] | None = None
+    ) -> list[tuple[str, int]]: ...

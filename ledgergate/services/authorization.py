@@ -186,6 +186,9 @@ def _bound_user_rule(principal: Principal, change: KeyChange, team: Entity) -> D
     key acts as its user, so binding it to anyone else hands over that user's role, teams and scope."""
     user_id = change.after.user_id
     unchanged = change.before is not None and change.before.user_id == user_id
+    if user_id is None and not unchanged and rank(principal) < _RANKS[Role.INTERNAL_USER]:
+        # A key without a user acts as internal_user: a viewer team admin would hand out a role above their own.
+        return Denied("a key without a user acts as internal_user, a role above the caller's", "user_id")
     if user_id is None or unchanged or user_id == principal.user_id:
         return None
     if role_in_team(team, user_id) != TEAM_USER:

@@ -21,6 +21,13 @@ class ServiceError(Exception):
         self.param = param
 
 
+class Unauthenticated(ServiceError):
+    """No key, an unknown key, or a blocked or expired one."""
+
+    status_code = 401
+    error_type = "authentication_error"
+
+
 class NotFound(ServiceError):
     status_code = 404
     error_type = "not_found_error"
@@ -35,9 +42,3 @@ class Conflict(ServiceError):
     status_code = 409
     error_type = "conflict_error"
 
-
-class Unauthenticated(ServiceError):
-    """No valid credentials: missing, unknown, blocked or expired key."""
-
-    status_code = 401
-    error_type = "authentication_error"

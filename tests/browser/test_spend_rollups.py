@@ -14,9 +14,10 @@ import pytest
 
 from ledgergate.domain.charging import EntityRef, EntityType
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.spend_filters import Dimension
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
-from ledgergate.storage.sql.spend_rollups import Dimension, SpendRollups
+from ledgergate.storage.sql.spend_rollups import SpendRollups
 from tests.contract.services import create_pg_schema, drop_pg_schema, pg_engine
 
 T0_US = 1_700_000_000 * 1_000_000

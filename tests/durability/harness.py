@@ -24,7 +24,7 @@ import pytest
 import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledgergate.api.app import create_app
+from ledgergate.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import build_container
 from ledgergate.storage.sql.engine import create_engine

@@ -17,11 +17,12 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.domain.ledger import SpendRecord
+from ledgergate.domain.spend_filters import LogFilter
 from ledgergate.storage.sql.engine import MIGRATIONS_DIR, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.ledger_rows import record_row
 from ledgergate.storage.sql.rollup_rows import LocalDays
-from ledgergate.storage.sql.spend_queries import LogFilter, SpendQueries
+from ledgergate.storage.sql.spend_queries import SpendQueries
 from ledgergate.storage.sql.tables import spend_charges, spend_records
 from tests.rollups.conftest import LedgerDb
 from tests.rollups.daily_helpers import (

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from ledgergate.domain.admission import CounterKey
 from ledgergate.domain.charging import EntityRef, EntityType
 from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.spend_filters import LogFilter
 from ledgergate.domain.windows import FAR_FUTURE_S, LIFETIME, LIFETIME_PERIOD_START_S
-from ledgergate.storage.sql.spend_queries import LogFilter
 from tests.rollups.conftest import RollupDb
 
 BASE_S = 1_767_225_600  # 2026-01-01T00:00Z

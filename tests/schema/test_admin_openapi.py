@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ledgergate.api.app import create_app
+from ledgergate.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import Container, build_container
 from tests.support.fake_upstream import FakeUpstream

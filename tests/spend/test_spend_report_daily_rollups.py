@@ -20,7 +20,7 @@ import yaml
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ledgergate.api.app import create_app
+from ledgergate.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import Container, build_container
 from tests.contract.services import CONNECT_TIMEOUT_S, unavailable

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from ledgergate.api.app import create_app
+from ledgergate.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import Container, build_container
 from tests.entities.helpers import REQUEST_NANOS, TOKENS, error_of, get

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import yaml
 
-from ledgergate.api.app import create_app
+from ledgergate.app import create_app
 from ledgergate.config import GatewayConfig, load_config
 from ledgergate.container import build_container
 from tests.support.threaded_server import ThreadedServer, bind_loopback
@@ -96,7 +96,7 @@ def gateway_config(upstream_base_url: str, database_url: str, budget_mode: Budge
 
 
 class GatewayServer:
-    """``ledgergate.api.app.create_app`` + ``build_container`` from a YAML file in ``workdir``; use ``with``."""
+    """``ledgergate.app.create_app`` + ``build_container`` from a YAML file in ``workdir``; use ``with``."""
 
     def __init__(self, workdir: Path, upstream_base_url: str, *, budget_mode: BudgetModeName = "standard") -> None:
         self.workdir = workdir

@@ -1,5 +1,5 @@
-"""The admin routes' side of authorization: load what ``services.authorization.authorize`` needs, ask it, and
-turn a refusal into a 403. The rules themselves are in ``services/authorization.py``, nowhere else."""
+"""The admin routes' handles on the running services: the container, and the guard that asks
+``services.authorization.authorize`` (``services/admin_guard.py``; a refusal is a 403)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,11 @@ from fastapi import Request
 
 from ledgergate.api.errors import ApiError
 from ledgergate.container import Container
-from ledgergate.domain.charging import EntityType
-from ledgergate.domain.entities import Entity
 from ledgergate.domain.principals import Principal
-from ledgergate.services.authorization import (
-    Action,
-    Everything,
-    KeyChange,
-    MemberChange,
-    Target,
-    TeamScope,
-    UserChange,
-    authorize,
-    user_role,
-)
-from ledgergate.services.entities import DEFAULT_USER_ROLE
+from ledgergate.services.admin_commands import AdminCommands
+from ledgergate.services.admin_guard import AdminGuard
+from ledgergate.services.authorization import Action
 from ledgergate.services.entity_admin import EntityAdmin
-from ledgergate.services.errors import NotFound
 
 
 def container(request: Request) -> Container:
@@ -38,70 +26,29 @@ def entity_admin(request: Request) -> EntityAdmin:
     return container(request).entity_admin
 
 
+def commands(request: Request) -> AdminCommands:
+    return container(request).admin_commands
+
+
+def guard(request: Request) -> AdminGuard:
+    return commands(request).guard
+
+
 def forbidden(message: str, param: str | None = None) -> ApiError:
     return ApiError(403, message, "permission_error", param)
 
 
-def require(caller: Principal, action: Action, target: Target | None = None) -> None:
-    denied = authorize(caller, action, target if target is not None else Everything())
-    if denied is not None:
-        raise forbidden(denied.reason, denied.param)
-
-
-async def team_or_none(request: Request, team_id: str | None) -> Entity | None:
-    return await container(request).directory.get(EntityType.TEAM, team_id) if team_id else None
-
-
 async def require_team(request: Request, caller: Principal, action: Action, team_id: str | None) -> None:
-    require(caller, action, TeamScope(await team_or_none(request, team_id)))
-
-
-async def _team_ids_of(request: Request, user_id: str) -> frozenset[str]:
-    return frozenset(team.id for team in await entity_admin(request).teams.teams_of(user_id))
-
-
-async def require_key_change(
-    request: Request, caller: Principal, action: Action, before: Entity | None, after: Entity
-) -> None:
-    """Load the teams and users a key change involves and ask ``authorize``."""
-    directory = container(request).directory
-    teams: dict[str, Entity] = {}
-    for team_id in {after.team_id, before.team_id if before else None} - {None}:
-        team = await directory.get(EntityType.TEAM, str(team_id))
-        if team is not None:
-            teams[team.id] = team
-    bound_user = await directory.get(EntityType.USER, after.user_id) if after.user_id else None
-    before_user = None
-    if before is not None and before.user_id:
-        before_user = await directory.get(EntityType.USER, before.user_id)
-    bound_team_ids = await _team_ids_of(request, bound_user.id) if bound_user is not None else frozenset()
-    require(caller, action, KeyChange(before, after, teams, bound_user, bound_team_ids, before_user))
+    await guard(request).require_team(caller, action, team_id)
 
 
 async def require_member_change(
     request: Request, caller: Principal, team_id: str, member: Mapping[str, Any], role_after: str | None
 ) -> None:
-    """``role_after``: the member's role after the change (``None``: removed)."""
-    team = await team_or_none(request, team_id)
-    if team is None:
-        if caller.is_admin:
-            raise NotFound(f"team {team_id!r} not found", param="team_id")
-        raise forbidden("only a proxy admin or an admin of the team may change its members", "team_id")
-    require(caller, Action.MEMBER_WRITE, MemberChange(team, None))  # not this team's admin: 403 before any lookup
-    user = await entity_admin(request).teams.existing_user(member)
-    user_team_ids = await _team_ids_of(request, user.id) if user is not None else frozenset()
-    require(caller, Action.MEMBER_WRITE, MemberChange(team, user, user_team_ids, role_after))
+    await guard(request).require_member_change(caller, team_id, member, role_after)
 
 
 async def require_user_change(
     request: Request, caller: Principal, user_id: str | None, fields: Mapping[str, Any], *, deleting: bool = False
 ) -> None:
-    """A user created (``user_id`` unknown or None), updated with ``fields``, or deleted."""
-    before = await container(request).directory.get(EntityType.USER, user_id) if user_id else None
-    if deleting:
-        role_after = None
-    elif "user_role" in fields:  # null stores no role, which is read as the default one
-        role_after = str(fields["user_role"] or DEFAULT_USER_ROLE)
-    else:
-        role_after = user_role(before) if before is not None else DEFAULT_USER_ROLE
-    require(caller, Action.USER_WRITE, UserChange(before, role_after))
+    await guard(request).require_user_change(caller, user_id, fields, deleting=deleting)

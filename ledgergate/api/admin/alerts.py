@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Reader
-from ledgergate.api.admin.entity_schemas import QueryId
+from ledgergate.api.admin.params import QueryId
 from ledgergate.domain.alerts import Alert
 from ledgergate.services.alerts import BudgetAlerter, alert_payload
 from ledgergate.services.keys import key_id_of

@@ -12,10 +12,11 @@ from fastapi import APIRouter, Request
 
 from ledgergate.api.admin.access import entity_admin
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, Reader
-from ledgergate.api.admin.entity_schemas import BudgetDeleteIn, BudgetInfoIn, BudgetNewIn, BudgetUpdateIn, QueryId
-from ledgergate.api.admin.schemas import provided
+from ledgergate.api.admin.params import QueryId
 from ledgergate.api.errors import ApiError
 from ledgergate.domain.charging import EntityType
+from ledgergate.services.admin_entity_schemas import BudgetDeleteIn, BudgetInfoIn, BudgetNewIn, BudgetUpdateIn
+from ledgergate.services.admin_schemas import provided
 from ledgergate.services.entities import BUDGET
 
 router = APIRouter(tags=["budgets"], responses=ERROR_RESPONSES)

@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ledgergate.api.admin.access import container, entity_admin
+from ledgergate.api.admin.access import commands, entity_admin
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, Reader
-from ledgergate.api.admin.entity_schemas import CustomerIdsIn, CustomerIn, PathId, QueryId
-from ledgergate.api.admin.schemas import ResetSpendIn, provided
+from ledgergate.api.admin.params import PathId, QueryId
 from ledgergate.api.errors import ApiError
 from ledgergate.domain.charging import EntityType
+from ledgergate.services.admin_entity_schemas import CustomerIdsIn, CustomerIn
+from ledgergate.services.admin_schemas import ResetSpendIn, provided
 from ledgergate.services.entities import CUSTOMER
 
 router = APIRouter(tags=["customers"], responses=ERROR_RESPONSES)
@@ -74,9 +75,4 @@ async def unblock_customers(body: CustomerIdsIn, request: Request, _: Admin) -> 
 async def reset_customer_spend(
     customer_id: PathId, body: ResetSpendIn, request: Request, caller: Admin
 ) -> dict[str, Any]:
-    customer = await entity_admin(request).entities.get(CUSTOMER, customer_id)
-    result = await container(request).resets.reset(
-        customer, body.reset_to, body.budget_duration, caller.actor, body.reason or ""
-    )
-    result["user_id"] = customer_id
-    return result
+    return await commands(request).reset_spend(caller, EntityType.CUSTOMER, customer_id, body)

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict
 
-from ledgergate.api.auth import Principal
 from ledgergate.api.errors import ApiError
+from ledgergate.domain.principals import Principal
 from ledgergate.services.authorization import Action, Everything, authorize
 
 

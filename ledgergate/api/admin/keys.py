@@ -6,20 +6,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from ledgergate.api.admin.access import require_key_change, require_team
+from ledgergate.api.admin.access import commands, guard
 from ledgergate.api.admin.deps import ERROR_RESPONSES, AnyCaller
-from ledgergate.api.admin.entity_schemas import QueryId
-from ledgergate.api.admin.schemas import (
+from ledgergate.api.admin.params import QueryId
+from ledgergate.api.errors import ApiError
+from ledgergate.domain.charging import EntityType
+from ledgergate.services.admin_schemas import (
     KeyDeleteIn,
     KeyGenerateIn,
     KeyRefIn,
     KeyUpdateIn,
     ResetSpendIn,
-    provided,
 )
-from ledgergate.api.errors import ApiError
-from ledgergate.domain.principals import Principal
-from ledgergate.services.authorization import Action, blocked_by
+from ledgergate.services.authorization import Action
 from ledgergate.services.key_listing import visible_keys
 from ledgergate.services.keys import key_id_of
 
@@ -37,24 +36,13 @@ def _services(request: Request) -> Any:
 @router.post("/key/generate")
 async def generate_key(body: KeyGenerateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """A proxy admin, or a team admin for a key of their team (see docs/security.md#roles-and-authorization)."""
-    keys = _services(request).keys
-    fields = provided(body)
-    blocker = blocked_by(caller)
-    await require_key_change(request, caller, Action.KEY_WRITE, None, keys.preview_new(fields, blocker))
-    result: dict[str, Any] = await keys.generate(fields, blocker)
-    return result
+    return await commands(request).generate_key(caller, body)
 
 
 @router.post("/key/update")
 async def update_key(body: KeyUpdateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """A proxy admin, or a team admin for a key of their team that stays in their team."""
-    keys = _services(request).keys
-    current = await keys.get(body.key)
-    fields = provided(body, exclude={"key"})
-    blocker = blocked_by(caller)
-    await require_key_change(request, caller, Action.KEY_WRITE, current, keys.preview_update(current, fields, blocker))
-    result: dict[str, Any] = await keys.update(body.key, fields, blocker, expected=current)
-    return result
+    return await commands(request).update_key(caller, body)
 
 
 @router.get("/key/info")
@@ -99,39 +87,22 @@ async def delete_keys(body: KeyDeleteIn, request: Request, caller: AnyCaller) ->
     keys = _services(request).keys
     for key in body.keys:
         current = await keys.get(key)
-        await require_key_change(request, caller, Action.KEY_DELETE, current, current)
+        await guard(request).require_key_change(caller, Action.KEY_DELETE, current, current)
     return {"deleted_keys": await keys.delete(body.keys)}
-
-
-async def _set_blocked(body: KeyRefIn, request: Request, caller: Principal, blocked: bool) -> dict[str, Any]:
-    keys = _services(request).keys
-    current = await keys.get(body.key)
-    blocker = blocked_by(caller)
-    after = keys.preview_update(current, {"blocked": blocked}, blocker)
-    await require_key_change(request, caller, Action.KEY_WRITE, current, after)
-    result: dict[str, Any] = await keys.set_blocked(body.key, blocked, blocker, expected=current)
-    return result
 
 
 @router.post("/key/block")
 async def block_key(body: KeyRefIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """A proxy admin, or a team admin for a key of their team."""
-    return await _set_blocked(body, request, caller, True)
+    return await commands(request).set_key_blocked(caller, body.key, True)
 
 
 @router.post("/key/unblock")
 async def unblock_key(body: KeyRefIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """A proxy admin; a team admin only for a key of their team that a team admin blocked."""
-    return await _set_blocked(body, request, caller, False)
+    return await commands(request).set_key_blocked(caller, body.key, False)
 
 
 @router.post("/key/{key}/reset_spend")
 async def reset_key_spend(key: KeyPath, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
-    services = _services(request)
-    entity = await services.keys.get(key)
-    await require_team(request, caller, Action.KEY_RESET_SPEND, entity.team_id)
-    result: dict[str, Any] = await services.resets.reset(
-        entity, body.reset_to, body.budget_duration, caller.actor, body.reason or "", model=body.model
-    )
-    result["key"] = key
-    return result
+    return await commands(request).reset_spend(caller, EntityType.KEY, key, body)

@@ -6,18 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ledgergate.api.admin.access import container, entity_admin
+from ledgergate.api.admin.access import commands, entity_admin
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, Reader
-from ledgergate.api.admin.entity_schemas import (
+from ledgergate.api.admin.params import PathId, QueryId
+from ledgergate.api.errors import ApiError
+from ledgergate.domain.charging import EntityType
+from ledgergate.services.admin_entity_schemas import (
     OrganizationDeleteIn,
     OrganizationNewIn,
     OrganizationUpdateIn,
-    PathId,
-    QueryId,
 )
-from ledgergate.api.admin.schemas import ResetSpendIn, provided
-from ledgergate.api.errors import ApiError
-from ledgergate.domain.charging import EntityType
+from ledgergate.services.admin_schemas import ResetSpendIn, provided
 from ledgergate.services.entities import ORGANIZATION, TEAM
 
 router = APIRouter(tags=["organizations"], responses=ERROR_RESPONSES)
@@ -81,9 +80,4 @@ async def list_organizations(request: Request, _: Reader) -> list[dict[str, Any]
 async def reset_organization_spend(
     organization_id: PathId, body: ResetSpendIn, request: Request, caller: Admin
 ) -> dict[str, Any]:
-    organization = await entity_admin(request).entities.get(ORGANIZATION, organization_id)
-    result = await container(request).resets.reset(
-        organization, body.reset_to, body.budget_duration, caller.actor, body.reason or ""
-    )
-    result["organization_id"] = organization_id
-    return result
+    return await commands(request).reset_spend(caller, EntityType.ORGANIZATION, organization_id, body)

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from ledgergate.api.admin.access import container, entity_admin
+from ledgergate.api.admin.access import commands, entity_admin
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, Reader
-from ledgergate.api.admin.entity_schemas import QueryId, TagDeleteIn, TagIn, TagInfoIn
-from ledgergate.api.admin.schemas import ResetSpendIn, provided
+from ledgergate.api.admin.params import QueryId
 from ledgergate.api.errors import ApiError
 from ledgergate.domain.charging import EntityType
+from ledgergate.services.admin_entity_schemas import TagDeleteIn, TagIn, TagInfoIn
+from ledgergate.services.admin_schemas import ResetSpendIn
 from ledgergate.services.entities import TAG
 
 router = APIRouter(tags=["tags"], responses=ERROR_RESPONSES)
@@ -20,17 +21,13 @@ TagName = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[^\x00-\x
 
 
 @router.post("/tag/new")
-async def new_tag(body: TagIn, request: Request, _: Admin) -> dict[str, Any]:
-    admin = entity_admin(request)
-    tag = await admin.entities.create(TAG, body.name, provided(body, exclude={"name"}))
-    return await admin.entities.view(TAG, tag)
+async def new_tag(body: TagIn, request: Request, caller: Admin) -> dict[str, Any]:
+    return await commands(request).create_tag(caller, body)
 
 
 @router.post("/tag/update")
-async def update_tag(body: TagIn, request: Request, _: Admin) -> dict[str, Any]:
-    admin = entity_admin(request)
-    tag = await admin.entities.update(TAG, body.name, provided(body, exclude={"name"}))
-    return await admin.entities.view(TAG, tag)
+async def update_tag(body: TagIn, request: Request, caller: Admin) -> dict[str, Any]:
+    return await commands(request).update_tag(caller, body)
 
 
 @router.get("/tag/info")
@@ -64,9 +61,4 @@ async def list_tags(request: Request, _: Reader) -> list[dict[str, Any]]:
 
 @router.post("/tag/{name:path}/reset_spend")
 async def reset_tag_spend(name: TagName, body: ResetSpendIn, request: Request, caller: Admin) -> dict[str, Any]:
-    tag = await entity_admin(request).entities.get(TAG, name)
-    result = await container(request).resets.reset(
-        tag, body.reset_to, body.budget_duration, caller.actor, body.reason or ""
-    )
-    result["name"] = name
-    return result
+    return await commands(request).reset_spend(caller, EntityType.TAG, name, body)

@@ -6,23 +6,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ledgergate.api.admin.access import container, entity_admin, require_member_change, require_team
+from ledgergate.api.admin.access import commands, entity_admin, require_member_change, require_team
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, AnyCaller
-from ledgergate.api.admin.entity_schemas import (
+from ledgergate.api.admin.params import PathId, QueryId
+from ledgergate.api.errors import ApiError
+from ledgergate.domain.charging import EntityType
+from ledgergate.domain.memberships import role_in_team
+from ledgergate.services.admin_entity_schemas import (
     MemberAddIn,
     MemberDeleteIn,
     MemberUpdateIn,
-    PathId,
-    QueryId,
     TeamDeleteIn,
     TeamNewIn,
     TeamRefIn,
     TeamUpdateIn,
 )
-from ledgergate.api.admin.schemas import ResetSpendIn, provided
-from ledgergate.api.errors import ApiError
-from ledgergate.domain.charging import EntityType
-from ledgergate.domain.memberships import role_in_team
+from ledgergate.services.admin_schemas import ResetSpendIn, provided
 from ledgergate.services.authorization import Action
 from ledgergate.services.entities import TEAM
 
@@ -30,18 +29,13 @@ router = APIRouter(tags=["teams"], responses=ERROR_RESPONSES)
 
 
 @router.post("/team/new")
-async def new_team(body: TeamNewIn, request: Request, _: Admin) -> dict[str, Any]:
-    admin = entity_admin(request)
-    members = [m.model_dump() for m in body.members_with_roles or []]
-    team = await admin.teams.create(body.team_id, provided(body, exclude={"team_id", "members_with_roles"}), members)
-    return await admin.entities.view(TEAM, team)
+async def new_team(body: TeamNewIn, request: Request, caller: Admin) -> dict[str, Any]:
+    return await commands(request).create_team(caller, body)
 
 
 @router.post("/team/update")
-async def update_team(body: TeamUpdateIn, request: Request, _: Admin) -> dict[str, Any]:
-    admin = entity_admin(request)
-    team = await admin.entities.update(TEAM, body.team_id, provided(body, exclude={"team_id"}))
-    return await admin.entities.view(TEAM, team)
+async def update_team(body: TeamUpdateIn, request: Request, caller: Admin) -> dict[str, Any]:
+    return await commands(request).update_team(caller, body)
 
 
 @router.get("/team/info")
@@ -80,18 +74,14 @@ async def list_teams(
 
 
 @router.post("/team/block")
-async def block_team(body: TeamRefIn, request: Request, _: Admin) -> dict[str, Any]:
+async def block_team(body: TeamRefIn, request: Request, caller: Admin) -> dict[str, Any]:
     """A blocked team's keys are refused (403) until it is unblocked."""
-    admin = entity_admin(request)
-    team = await admin.entities.update(TEAM, body.team_id, {"blocked": True})
-    return await admin.entities.view(TEAM, team)
+    return await commands(request).set_team_blocked(caller, body.team_id, True)
 
 
 @router.post("/team/unblock")
-async def unblock_team(body: TeamRefIn, request: Request, _: Admin) -> dict[str, Any]:
-    admin = entity_admin(request)
-    team = await admin.entities.update(TEAM, body.team_id, {"blocked": False})
-    return await admin.entities.view(TEAM, team)
+async def unblock_team(body: TeamRefIn, request: Request, caller: Admin) -> dict[str, Any]:
+    return await commands(request).set_team_blocked(caller, body.team_id, False)
 
 
 @router.post("/team/member_add")
@@ -128,12 +118,5 @@ async def delete_member(body: MemberDeleteIn, request: Request, caller: AnyCalle
 
 @router.post("/team/{team_id}/reset_spend")
 async def reset_team_spend(team_id: PathId, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
-    """Set the team's spend in one window to ``reset_to``; a proxy admin only (a team admin resetting their own
-    team's spend would make its budget meaningless)."""
-    team = await entity_admin(request).entities.get(TEAM, team_id)
-    await require_team(request, caller, Action.TEAM_RESET_SPEND, team.id)
-    result = await container(request).resets.reset(
-        team, body.reset_to, body.budget_duration, caller.actor, body.reason or "", model=body.model
-    )
-    result["team_id"] = team_id
-    return result
+    """Set the team's spend in one window to ``reset_to``; a proxy admin only."""
+    return await commands(request).reset_spend(caller, EntityType.TEAM, team_id, body)

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from ledgergate.api.admin.access import container, entity_admin, forbidden, require_user_change
+from ledgergate.api.admin.access import commands, entity_admin, forbidden, require_user_change
 from ledgergate.api.admin.deps import ERROR_RESPONSES, Admin, AnyCaller, Reader
-from ledgergate.api.admin.entity_schemas import PathId, QueryId, UserDeleteIn, UserNewIn, UserRole, UserUpdateIn
-from ledgergate.api.admin.schemas import ResetSpendIn, provided
+from ledgergate.api.admin.params import PathId, QueryId
 from ledgergate.api.errors import ApiError
 from ledgergate.domain.charging import EntityType
-from ledgergate.services.entities import USER
+from ledgergate.services.admin_entity_schemas import UserDeleteIn, UserNewIn, UserRole, UserUpdateIn
+from ledgergate.services.admin_schemas import ResetSpendIn
 
 router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
 
@@ -22,21 +22,13 @@ router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
 async def new_user(body: UserNewIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """Create a user; like LiteLLM, also issue them a personal key (``key`` in the response) unless
     ``auto_create_key`` is false. A proxy admin, granting only roles below its own."""
-    fields = provided(body, exclude={"user_id", "teams", "auto_create_key", "key_alias"})
-    await require_user_change(request, caller, body.user_id, fields)
-    return await entity_admin(request).users.create(
-        body.user_id, fields, body.teams or [], auto_create_key=body.auto_create_key, key_alias=body.key_alias
-    )
+    return await commands(request).create_user(caller, body)
 
 
 @router.post("/user/update")
 async def update_user(body: UserUpdateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """A proxy admin; a role changes only when the caller is stronger than both the old and the new role."""
-    admin = entity_admin(request)
-    fields = provided(body, exclude={"user_id"})
-    await require_user_change(request, caller, body.user_id, fields)
-    user = await admin.entities.update(USER, body.user_id, fields)
-    return await admin.users.view(user)
+    return await commands(request).update_user(caller, body)
 
 
 @router.get("/user/info")
@@ -90,9 +82,4 @@ async def list_users(
 @router.post("/user/{user_id}/reset_spend")
 async def reset_user_spend(user_id: PathId, body: ResetSpendIn, request: Request, caller: Admin) -> dict[str, Any]:
     """Set the user's personal spend in one window (default: the primary) to ``reset_to``; proxy admin only."""
-    user = await entity_admin(request).entities.get(USER, user_id)
-    result = await container(request).resets.reset(
-        user, body.reset_to, body.budget_duration, caller.actor, body.reason or ""
-    )
-    result["user_id"] = user_id
-    return result
+    return await commands(request).reset_spend(caller, EntityType.USER, user_id, body)

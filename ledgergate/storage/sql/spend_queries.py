@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +12,7 @@ import orjson
 from sqlalchemy import BigInteger, ColumnElement, Select, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledgergate.domain.spend_filters import LogFilter, ReportRow
 from ledgergate.storage.sql.daily_rollups import complete_timezone, whole_days
 from ledgergate.storage.sql.tables import (
     ROLLUP_HOUR_S,
@@ -26,23 +26,6 @@ from ledgergate.storage.sql.tables import (
 )
 
 _HOUR_US = ROLLUP_HOUR_S * 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class LogFilter:
-    """Which ledger records a query covers; ``None`` leaves a field unconstrained. Times: ``[start_us, end_us)``."""
-
-    key_id: str | None = None
-    user_id: str | None = None
-    team_id: str | None = None
-    organization_id: str | None = None
-    customer_id: str | None = None
-    tag: str | None = None
-    model: str | None = None
-    start_us: int | None = None
-    end_us: int | None = None
-    offset: int = 0
-    limit: int = 100
 
 
 def record_conditions(flt: LogFilter) -> list[ColumnElement[bool]]:
@@ -73,18 +56,6 @@ def record_conditions(flt: LogFilter) -> list[ColumnElement[bool]]:
     if flt.end_us is not None:
         conditions.append(columns.charged_at_us < flt.end_us)
     return conditions
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRow:
-    """One day's spend of one entity (or model): ``day`` indexes the report's days."""
-
-    day: int
-    entity_id: str
-    cost_nanos: int
-    requests: int
-    prompt_tokens: int
-    completion_tokens: int
 
 
 def _int(value: int) -> ColumnElement[Any]:
@@ -270,17 +241,11 @@ async def _daily_rows(
     return _report_rows((await connection.execute(query)).all(), day_of.__getitem__)
 
 
-def _as_filter(flt: LogFilter | Mapping[str, Any]) -> LogFilter:
-    # The HTTP layer passes the fields (it does not import storage); the dashboard passes a LogFilter.
-    return flt if isinstance(flt, LogFilter) else LogFilter(**flt)
-
-
 class SpendQueries:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def logs(self, flt: LogFilter | Mapping[str, Any]) -> list[dict[str, Any]]:
-        flt = _as_filter(flt)
+    async def logs(self, flt: LogFilter) -> list[dict[str, Any]]:
         query = (
             select(spend_records)
             .where(*record_conditions(flt))
@@ -292,16 +257,13 @@ class SpendQueries:
             rows = (await connection.execute(query)).mappings().all()
         return [{**row, "tags": orjson.loads(row["tags"])} for row in rows]
 
-    async def report(
-        self, group_by: str, day_bounds_us: Sequence[int], flt: LogFilter | Mapping[str, Any]
-    ) -> list[ReportRow]:
+    async def report(self, group_by: str, day_bounds_us: Sequence[int], flt: LogFilter) -> list[ReportRow]:
         """Spend per day and ``group_by`` over the days ``day_bounds_us`` delimits (see ``report_query``).
 
         Days that are whole local days of the timezone the daily rollups completely cover are read from them;
         runs of other days (another timezone's, partial days, or all of them while the daily rollups are still
         being filled) as ``report_query`` reads them. Either way the sums are the raw ones.
         """
-        flt = _as_filter(flt)
         if len(day_bounds_us) < 2 or list(day_bounds_us) != sorted(set(day_bounds_us)):
             raise ValueError("day_bounds_us: at least two strictly increasing instants")
         async with self._engine.connect() as connection:

@@ -8,25 +8,13 @@ A ``team_ids`` scope restricts the records to those charged to some teams (what 
 from __future__ import annotations
 
 from collections.abc import Collection
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ledgergate.domain.spend_filters import Dimension
 from ledgergate.storage.sql.tables import spend_charges, spend_records
-
-
-class Dimension(StrEnum):
-    """What top-N lists group by: an entity charged by the request, or the requested model."""
-
-    KEY = "key"
-    USER = "user"
-    TEAM = "team"
-    ORGANIZATION = "organization"
-    CUSTOMER = "customer"
-    TAG = "tag"
-    MODEL = "model"
 
 
 def _records_in(start_us: int, end_us: int, team_ids: Collection[str] | None) -> list[ColumnElement[bool]]:

@@ -1,4 +1,5 @@
 """Request bodies of the user, team, organization, customer, tag and budget admin routes (LiteLLM field names).
+The admin API and the dashboard validate with them alike, which is why they live with the services.
 
 Ids are bounded and free of control characters so that every database accepts them (no input may cause a 5xx);
 user and team ids also exclude ``/``, which joins them into a team member's id.
@@ -8,21 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query
 from pydantic import Field
 
-from ledgergate.api.admin.schemas import MODEL_MAX_BUDGET_DOC, BudgetFieldsIn, JsonBody, RateLimitFieldsIn, Usd
+from ledgergate.services.admin_schemas import MODEL_MAX_BUDGET_DOC, BudgetFieldsIn, JsonBody, RateLimitFieldsIn, Usd
 
-_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 _PRINTABLE_NO_SLASH = r"^[^\x00-\x1f\x7f/]+$"
 
-EntityId = Annotated[str, Field(min_length=1, max_length=255, pattern=_PRINTABLE)]
+EntityId = Annotated[str, Field(min_length=1, max_length=255, pattern=PRINTABLE)]
 # user and team ids are joined as "team_id/user_id" into a member id that must fit a 255-character column
 PartyId = Annotated[str, Field(min_length=1, max_length=120, pattern=_PRINTABLE_NO_SLASH)]
 Text = Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")]
-# ids in query strings and paths, bounded the same way
-QueryId = Annotated[str | None, Query(min_length=1, max_length=255, pattern=_PRINTABLE)]
-PathId = Annotated[str, Path(min_length=1, max_length=255, pattern=_PRINTABLE)]
 UserRole = Literal["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
 MemberRole = Literal["admin", "user"]
 

@@ -1,12 +1,13 @@
-"""Who is calling: the master key (proxy admin) or a virtual key, with its role."""
+"""Who is calling: the master key (proxy admin) or a virtual key, with its role.
+
+A service, not an HTTP concern: the admin API, the LLM routes, the metrics endpoint and the dashboard's log-in all
+ask it, and the composition root builds it without importing any HTTP layer."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from typing import Protocol
-
-from starlette.requests import Request
 
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
@@ -15,11 +16,18 @@ from ledgergate.domain.principals import Principal, Role
 from ledgergate.services.directory import Directory
 from ledgergate.services.errors import Unauthenticated
 
-__all__ = ["Authenticator", "HeaderLookup", "Principal", "Role", "bearer_secret"]
+__all__ = ["Authenticator", "HasHeaders", "HeaderLookup", "Principal", "Role", "bearer_secret"]
 
 
 class HeaderLookup(Protocol):
     def get(self, key: str, /) -> str | None: ...
+
+
+class HasHeaders(Protocol):
+    """An HTTP request as far as authentication cares (Starlette's ``Request`` is one)."""
+
+    @property
+    def headers(self) -> HeaderLookup: ...
 
 
 def bearer_secret(headers: HeaderLookup) -> str | None:
@@ -43,7 +51,7 @@ class Authenticator:
             else None
         )
 
-    async def principal(self, request: Request) -> Principal:
+    async def principal(self, request: HasHeaders) -> Principal:
         return await self.principal_from_headers(request.headers)
 
     async def principal_from_headers(self, headers: HeaderLookup) -> Principal:

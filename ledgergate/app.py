@@ -1,8 +1,8 @@
-"""The ASGI app factory: LLM routes (raw ASGI, dispatched first), admin API (FastAPI), health, demo upstream."""
+"""The HTTP root: the ASGI app that mounts the LLM routes (raw ASGI, dispatched first), the admin API (FastAPI),
+the dashboard, health and the demo upstream. It sits above ``api`` and ``dashboard`` so neither imports the other."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,21 +25,10 @@ from ledgergate.api.llm_routes import LlmRoutes
 from ledgergate.config import GatewaySettings
 from ledgergate.container import Container
 from ledgergate.dashboard.mount import mount_dashboard
-from ledgergate.domain.ports import Counters, CounterStoreUnavailable
 from ledgergate.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from ledgergate.storage.fallback_counters import FallbackCounters
-from ledgergate.storage.redis_counters import RedisCounters
 from ledgergate.upstream.mock_provider import create_mock_provider_app
 
 DEMO_UPSTREAM_PREFIX = "/demo-upstream"
-READINESS_TIMEOUT_S = 2.0
-
-
-def _redis_counters(counters: Counters) -> RedisCounters | None:
-    """The Redis counter store behind ``counters``, if Redis is configured (also with a database fallback)."""
-    if isinstance(counters, FallbackCounters):
-        return counters.redis_counters
-    return counters if isinstance(counters, RedisCounters) else None
 
 
 class GatewayApp(FastAPI):
@@ -101,31 +90,10 @@ def create_app(container_factory: Callable[[], Awaitable[Container]], *, demo: b
 
     async def readiness(request: Request) -> Response:
         container: Container = request.app.state.container
-
-        def ledger_pending() -> int:
-            return container.ledger.pending_count
-
-        try:
-            async with container.engine.connect() as connection:
-                await connection.exec_driver_sql("SELECT 1")
-        except Exception as exc:
-            # ledger_pending: records served while the database was down, kept in the spill file until it returns.
-            body = {"status": "unhealthy", "db": f"error: {type(exc).__name__}", "ledger_pending": ledger_pending()}
-            return Response(orjson.dumps(body), status_code=503, media_type="application/json")
-        body = {"status": "healthy", "db": "connected", "version": __version__, "ledger_pending": ledger_pending()}
-        redis_counters = _redis_counters(container.counters)
-        if redis_counters is not None:
-            # Reported, not failed on: with Redis down every instance answers LLM requests with 503 (fail closed)
-            # or admits through PostgreSQL (counter_fallback: database), and taking them all out of rotation would
-            # not help (docs/deployment.md, "Health checks").
-            try:
-                await asyncio.wait_for(redis_counters.ping(), READINESS_TIMEOUT_S)
-                body["redis"] = "connected"
-            except (CounterStoreUnavailable, TimeoutError) as exc:
-                body["redis"] = f"error: {type(exc).__name__}"
-        if isinstance(container.counters, FallbackCounters):
-            body["counters"] = container.counters.admitting().value  # where admission runs now: redis or database
-        return Response(orjson.dumps(body), media_type="application/json")
+        report = await container.readiness.report()
+        return Response(
+            orjson.dumps(report.body), status_code=200 if report.healthy else 503, media_type="application/json"
+        )
 
     async def metrics(request: Request) -> Response:
         container: Container = request.app.state.container
