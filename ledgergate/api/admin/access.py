@@ -12,16 +12,18 @@ from ledgergate.api.errors import ApiError
 from ledgergate.container import Container
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
-from ledgergate.domain.principals import Principal
+from ledgergate.domain.principals import KeyCeiling, Principal
 from ledgergate.services.authorization import (
     Action,
     Everything,
     KeyChange,
+    KeyReset,
     MemberChange,
     Target,
     TeamScope,
     UserChange,
     authorize,
+    key_ceiling_for,
     user_role,
 )
 from ledgergate.services.entities import DEFAULT_USER_ROLE
@@ -62,8 +64,9 @@ async def _team_ids_of(request: Request, user_id: str) -> frozenset[str]:
 
 async def require_key_change(
     request: Request, caller: Principal, action: Action, before: Entity | None, after: Entity
-) -> None:
-    """Load the teams and users a key change involves and ask ``authorize``."""
+) -> KeyCeiling | None:
+    """Load the teams and users a key change involves and ask ``authorize``; return the ceiling the key records
+    when it is created or rebound by this caller (domain/key_ceilings.py)."""
     directory = container(request).directory
     teams: dict[str, Entity] = {}
     for team_id in {after.team_id, before.team_id if before else None} - {None}:
@@ -74,8 +77,14 @@ async def require_key_change(
     before_user = None
     if before is not None and before.user_id:
         before_user = await directory.get(EntityType.USER, before.user_id)
-    bound_team_ids = await _team_ids_of(request, bound_user.id) if bound_user is not None else frozenset()
+    bound_teams = await entity_admin(request).teams.teams_of(bound_user.id) if bound_user is not None else []
+    bound_team_ids = frozenset(team.id for team in bound_teams)
     require(caller, action, KeyChange(before, after, teams, bound_user, bound_team_ids, before_user))
+    return key_ceiling_for(caller, bound_user, bound_teams)
+
+
+async def require_key_reset(request: Request, caller: Principal, key: Entity) -> None:
+    require(caller, Action.KEY_RESET_SPEND, KeyReset(key, await team_or_none(request, key.team_id)))
 
 
 async def require_member_change(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from ledgergate.api.admin.access import require_key_change, require_team
+from ledgergate.api.admin.access import require_key_change, require_key_reset
 from ledgergate.api.admin.deps import ERROR_RESPONSES, AnyCaller
 from ledgergate.api.admin.entity_schemas import QueryId
 from ledgergate.api.admin.schemas import (
@@ -19,7 +19,7 @@ from ledgergate.api.admin.schemas import (
 )
 from ledgergate.api.errors import ApiError
 from ledgergate.domain.principals import Principal
-from ledgergate.services.authorization import Action, blocked_by
+from ledgergate.services.authorization import Action, bind_to_issuer, blocked_by
 from ledgergate.services.key_listing import visible_keys
 from ledgergate.services.keys import key_id_of
 
@@ -38,10 +38,10 @@ def _services(request: Request) -> Any:
 async def generate_key(body: KeyGenerateIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     """A proxy admin, or a team admin for a key of their team (see docs/security.md#roles-and-authorization)."""
     keys = _services(request).keys
-    fields = provided(body)
+    fields = bind_to_issuer(caller, provided(body), creating=True)
     blocker = blocked_by(caller)
-    await require_key_change(request, caller, Action.KEY_WRITE, None, keys.preview_new(fields, blocker))
-    result: dict[str, Any] = await keys.generate(fields, blocker)
+    ceiling = await require_key_change(request, caller, Action.KEY_WRITE, None, keys.preview_new(fields, blocker))
+    result: dict[str, Any] = await keys.generate(fields, blocker, ceiling)
     return result
 
 
@@ -50,10 +50,11 @@ async def update_key(body: KeyUpdateIn, request: Request, caller: AnyCaller) -> 
     """A proxy admin, or a team admin for a key of their team that stays in their team."""
     keys = _services(request).keys
     current = await keys.get(body.key)
-    fields = provided(body, exclude={"key"})
+    fields = bind_to_issuer(caller, provided(body, exclude={"key"}), creating=False)
     blocker = blocked_by(caller)
-    await require_key_change(request, caller, Action.KEY_WRITE, current, keys.preview_update(current, fields, blocker))
-    result: dict[str, Any] = await keys.update(body.key, fields, blocker, expected=current)
+    after = keys.preview_update(current, fields, blocker)
+    ceiling = await require_key_change(request, caller, Action.KEY_WRITE, current, after)
+    result: dict[str, Any] = await keys.update(body.key, fields, blocker, expected=current, ceiling=ceiling)
     return result
 
 
@@ -83,6 +84,7 @@ async def list_keys(
         services.store,
         caller.key,
         caller.can_read_all,
+        team_scope=caller.team_scope,
         user_id=user_id,
         team_id=team_id,
         alias=key_alias,
@@ -129,7 +131,7 @@ async def unblock_key(body: KeyRefIn, request: Request, caller: AnyCaller) -> di
 async def reset_key_spend(key: KeyPath, body: ResetSpendIn, request: Request, caller: AnyCaller) -> dict[str, Any]:
     services = _services(request)
     entity = await services.keys.get(key)
-    await require_team(request, caller, Action.KEY_RESET_SPEND, entity.team_id)
+    await require_key_reset(request, caller, entity)
     result: dict[str, Any] = await services.resets.reset(
         entity, body.reset_to, body.budget_duration, caller.actor, body.reason or "", model=body.model
     )
