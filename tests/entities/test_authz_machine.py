@@ -5,7 +5,12 @@ and B, a plain member of A, and every key any of them managed to issue) make ran
 update / delete, key generate / update / block / unblock, user new / update, team spend resets. After every call
 the gateway's state is read back with the master key and compared with the state before: any key or user that
 gained a role, a team, the use of a model, a tag or freedom from a block must have gained it from a caller who
-held it. The app runs in-process on SQLite (one database per example).
+held it.
+
+The model also knows who holds each key's secret: whoever issued it (a key a team admin issues for a member stays
+in the team admin's hands). So after every call, whoever made it, every key a non-proxy-admin issued or rebound
+must have no more power than its issuer had at that moment (review a1: a proxy admin later promoting the key's
+user must not promote the key). The app runs in-process on SQLite (one database per example).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ledgergate.api.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import Container, build_container
 from ledgergate.domain.charging import EntityType
+from ledgergate.domain.key_ceilings import ceiling_of
 from ledgergate.domain.memberships import members_of
 from tests.support.gateway import CHAT_MODEL, FLAT_MODEL, MASTER_KEY, gateway_config
 
@@ -89,12 +95,19 @@ class State:
         role = self.users.get(user_id, "internal_user") if user_id else "internal_user"
         member_of = frozenset(t for t, members in self.team_members.items() if user_id in members)
         admin_of = frozenset(t for t in member_of if self.team_members[t][user_id] == "admin")
+        rank = RANKS.get(role, 2)
+        if key.get("ceiling") is not None:  # what the gateway grants a key a non-proxy-admin issued
+            ceiling_rank, ceiling_teams = key["ceiling"]
+            rank, admin_of = min(rank, ceiling_rank), admin_of & ceiling_teams
         models = _allowed(key.get("models") or [])
         if key.get("team_id") in self.team_models:
             models &= self.team_models[key["team_id"]]
-        return Authority(
-            RANKS.get(role, 2), admin_of, member_of, not key.get("blocked"), models, frozenset(key.get("tags") or [])
-        )
+        return Authority(rank, admin_of, member_of, not key.get("blocked"), models, frozenset(key.get("tags") or []))
+
+
+def _ceiling(key: Any) -> tuple[int, frozenset[str]] | None:
+    ceiling = ceiling_of(key)
+    return None if ceiling is None else (RANKS[ceiling.role.value], ceiling.team_admin_of)
 
 
 def _allowed(models: list[str]) -> frozenset[str]:
@@ -110,6 +123,8 @@ class AuthzMachine(RuleBasedStateMachine):
         self.client: httpx.AsyncClient | None = None
         self.secrets: dict[str, str] = {}  # token -> secret of every key issued in this run
         self.proxy_blocks: set[str] = set()  # keys a proxy admin blocked (the reference, not the gateway's record)
+        # Keys issued or rebound by a non-proxy-admin (who holds their secret), with that issuer's power then.
+        self.issuers: dict[str, Authority] = {}
         self.users: list[str] = list(SEED_USERS)
         self.counter = 0
         self.state: State
@@ -177,6 +192,7 @@ class AuthzMachine(RuleBasedStateMachine):
                     "models": list(k.models),
                     "tags": list(k.tags),
                     "blocked": k.blocked,
+                    "ceiling": _ceiling(k),
                 }
                 for k in keys
             },
@@ -214,6 +230,26 @@ class AuthzMachine(RuleBasedStateMachine):
         if actor is not None:
             _check_gains(actor, before, after, path, self.proxy_blocks)
         self._record_blocks(path, body, actor)
+        self._record_issuer(path, body, result, actor)
+        print("ISSUERS", path, len(self.issuers), actor)
+        for token, issuer in self.issuers.items():
+            if token in after.keys:
+                power = after.authority(token)
+                where = f"{path}: key {token[:8]} issued by {issuer} now has {power}"
+                assert power.rank <= issuer.rank and power.admin_of <= issuer.admin_of, where
+
+    def _record_issuer(self, path: str, body: dict[str, Any], result: Any, actor: Authority | None) -> None:
+        """Who holds the secret of a key created or rebound by this call, and what they could do then."""
+        if path == "/key/generate":
+            token = str(result["token"])
+        elif path == "/key/update" and ("user_id" in body or "team_id" in body):
+            token = str(body["key"])
+        else:
+            return
+        if actor is None or actor.is_proxy_admin:
+            self.issuers.pop(token, None)  # a proxy admin's key follows its user
+        else:
+            self.issuers[token] = actor
 
     def _record_blocks(self, path: str, body: dict[str, Any], actor: Authority | None) -> None:
         token = str(body.get("key"))
@@ -292,6 +328,16 @@ class AuthzMachine(RuleBasedStateMachine):
             value = self._user(value)
         self._act(who, "/key/update", {"key": self._key(key), field: value})
 
+    @rule(who=WHO, key=KEY)
+    def key_delete(self, who: Who, key: KeyPick) -> None:
+        token = self._key(key)
+        if token not in self.seed_keys:  # the seed users keep acting with their first key
+            self._act(who, "/key/delete", {"keys": [token]})
+
+    @rule(who=WHO, key=KEY)
+    def key_reset_spend(self, who: Who, key: KeyPick) -> None:
+        self._act(who, f"/key/{self._key(key)}/reset_spend", {"reset_to": 0})
+
     @rule(who=WHO, key=KEY, block=st.booleans())
     def key_block(self, who: Who, key: KeyPick, block: bool) -> None:
         self._act(who, "/key/block" if block else "/key/unblock", {"key": self._key(key)})
@@ -299,6 +345,30 @@ class AuthzMachine(RuleBasedStateMachine):
     @rule(who=WHO, user=PICK, role=st.sampled_from(sorted(RANKS)))
     def user_update(self, who: Who, user: int, role: str) -> None:
         self._act(who, "/user/update", {"user_id": self._user(user), "user_role": role})
+
+    @rule(pick=PICK, role=st.sampled_from(["proxy_admin", "proxy_admin_viewer"]), team=st.sampled_from(TEAMS))
+    def master_promotes_the_user_of_an_issued_key(self, pick: int, role: str, team: str) -> None:
+        """A proxy admin's legitimate promotion of a key's user (a role, a team admin seat): a key a team admin
+        issued for that user, whose secret the team admin holds, must not rise with it (review a1)."""
+        issued = sorted(self.issuers) or sorted(self.secrets)
+        user_id = self.state.keys.get(issued[pick % len(issued)], {}).get("user_id")
+        if user_id is None:
+            return
+        self._act(("master", 0), "/user/update", {"user_id": user_id, "user_role": role})
+        seat = {"team_id": team, "user_id": user_id, "role": "admin"}
+        if user_id in self.state.team_members.get(team, {}):
+            self._act(("master", 0), "/team/member_update", seat)
+        else:
+            member = {"user_id": user_id, "role": "admin"}
+            self._act(("master", 0), "/team/member_add", {"team_id": team, "member": member})
+
+    @rule(lead=st.sampled_from(("lead-a", "lead-b")), for_member=st.booleans())
+    def team_admin_issues_a_key(self, lead: str, for_member: bool) -> None:
+        """What a random key_generate rarely hits: a team admin issues a key in their team for themselves or for
+        a plain member, and keeps its secret (review a1)."""
+        team = "team-a" if lead == "lead-a" else "team-b"
+        user_id = "member-a" if for_member and lead == "lead-a" else None
+        self._act((lead, 0), "/key/generate", {"team_id": team, "user_id": user_id})
 
     @rule(who=WHO, role=st.sampled_from(sorted(RANKS)))
     def user_new(self, who: Who, role: str) -> None:
