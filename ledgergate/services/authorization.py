@@ -182,7 +182,8 @@ def _team_action(principal: Principal, action: Action, team: Entity | None) -> D
     if principal.is_admin:
         return None
     if action is Action.TEAM_READ:
-        if principal.can_read_all or is_team_member(principal, team):
+        in_scope = team is not None and principal.team_scope in (None, team.id)  # a capped key: its own team
+        if principal.can_read_all or (is_team_member(principal, team) and in_scope):
             return None
         return Denied("only a proxy admin, a proxy admin viewer or a member of the team may read it", "team_id")
     if action is Action.TEAM_RESET_SPEND:

@@ -117,6 +117,11 @@ async def test_a8_key_a_team_admin_issued_for_a_member_does_not_read_the_members
     assert [key["token"] for key in info["keys"]] == [stolen["token"]]
     assert "u1 private" not in str(info) and personal["token"] not in str(info)
     assert [team["team_id"] for team in info["teams"]] == [s.team]
+    await add_member(admin, s.other_team, s.member)  # a team the member joins later is not the key's to read
+    async with client_of(gateway, stolen["key"]) as k:
+        assert [team["team_id"] for team in await get(k, "/team/list")] == [s.team]
+        error_of(await k.get("/team/info", params={"team_id": s.other_team}), 403, "team_id")
+        assert (await get(k, "/team/info", team_id=s.team))["team_id"] == s.team
 
 
 async def test_a2_a3_user_less_key_by_a_team_admin_is_bound_to_them_and_keeps_their_limits(
