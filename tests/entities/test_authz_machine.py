@@ -19,7 +19,6 @@ import asyncio
 import shutil
 import tempfile
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,14 +32,11 @@ from ledgergate.api.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import Container, build_container
 from ledgergate.domain.charging import EntityType
-from ledgergate.domain.key_ceilings import ceiling_of
 from ledgergate.domain.memberships import members_of
+from tests.entities.authz_model import RANKS, Authority, State, allowed, check_gains, key_ceiling
 from tests.support.gateway import CHAT_MODEL, FLAT_MODEL, MASTER_KEY, gateway_config
 
 T = TypeVar("T")
-RANKS = {"internal_user_viewer": 1, "internal_user": 2, "proxy_admin_viewer": 3, "proxy_admin": 4}
-MASTER_RANK = 5
-MODELS = frozenset({FLAT_MODEL, CHAT_MODEL})
 TEAMS = ("team-a", "team-b")
 TAGS = ("tag-a", "tag-b", "tag-free")
 SEED_USERS = {
@@ -63,55 +59,6 @@ WHO = st.tuples(st.sampled_from(ACTORS), PICK)
 KEY = st.tuples(st.sampled_from(KEY_KINDS), PICK)
 MODEL_LISTS = st.sampled_from([[], [FLAT_MODEL], [CHAT_MODEL], [FLAT_MODEL, CHAT_MODEL], ["all-proxy-models"]])
 TAG_LISTS = st.lists(st.sampled_from(TAGS), max_size=2, unique=True)
-
-
-@dataclass(frozen=True)
-class Authority:
-    """What a key can do, derived from the gateway's state."""
-
-    rank: int
-    admin_of: frozenset[str]
-    member_of: frozenset[str]
-    usable: bool
-    models: frozenset[str]
-    tags: frozenset[str]
-
-    @property
-    def is_proxy_admin(self) -> bool:
-        return self.rank >= RANKS["proxy_admin"]
-
-
-@dataclass(frozen=True)
-class State:
-    users: dict[str, str]  # user_id -> role
-    team_members: dict[str, dict[str, str]]  # team -> user -> member role
-    team_models: dict[str, frozenset[str]]
-    team_tags: dict[str, frozenset[str]]
-    keys: dict[str, dict[str, Any]]  # token -> key view
-
-    def authority(self, token: str) -> Authority:
-        key = self.keys[token]
-        user_id = key.get("user_id")
-        role = self.users.get(user_id, "internal_user") if user_id else "internal_user"
-        member_of = frozenset(t for t, members in self.team_members.items() if user_id in members)
-        admin_of = frozenset(t for t in member_of if self.team_members[t][user_id] == "admin")
-        rank = RANKS.get(role, 2)
-        if key.get("ceiling") is not None:  # what the gateway grants a key a non-proxy-admin issued
-            ceiling_rank, ceiling_teams = key["ceiling"]
-            rank, admin_of = min(rank, ceiling_rank), admin_of & ceiling_teams
-        models = _allowed(key.get("models") or [])
-        if key.get("team_id") in self.team_models:
-            models &= self.team_models[key["team_id"]]
-        return Authority(rank, admin_of, member_of, not key.get("blocked"), models, frozenset(key.get("tags") or []))
-
-
-def _ceiling(key: Any) -> tuple[int, frozenset[str]] | None:
-    ceiling = ceiling_of(key)
-    return None if ceiling is None else (RANKS[ceiling.role.value], ceiling.team_admin_of)
-
-
-def _allowed(models: list[str]) -> frozenset[str]:
-    return MODELS if not models or "all-proxy-models" in models else frozenset(models) & MODELS
 
 
 class AuthzMachine(RuleBasedStateMachine):
@@ -183,7 +130,7 @@ class AuthzMachine(RuleBasedStateMachine):
         return State(
             users={u.id: str(u.extra.get("user_role") or "internal_user") for u in users},
             team_members={t.id: {str(m["user_id"]): str(m["role"]) for m in members_of(t)} for t in teams},
-            team_models={t.id: _allowed(list(t.models)) for t in teams},
+            team_models={t.id: allowed(list(t.models)) for t in teams},
             team_tags={t.id: frozenset(t.tags) for t in teams},
             keys={
                 k.id: {
@@ -192,7 +139,7 @@ class AuthzMachine(RuleBasedStateMachine):
                     "models": list(k.models),
                     "tags": list(k.tags),
                     "blocked": k.blocked,
-                    "ceiling": _ceiling(k),
+                    "ceiling": key_ceiling(k),
                 }
                 for k in keys
             },
@@ -228,7 +175,7 @@ class AuthzMachine(RuleBasedStateMachine):
         if isinstance(result, dict) and "key" in result and "token" in result:
             self.secrets[result["token"]] = result["key"]
         if actor is not None:
-            _check_gains(actor, before, after, path, self.proxy_blocks)
+            check_gains(actor, before, after, path, self.proxy_blocks)
         self._record_blocks(path, body, actor)
         self._record_issuer(path, body, result, actor)
         print("ISSUERS", path, len(self.issuers), actor)
@@ -379,32 +326,6 @@ class AuthzMachine(RuleBasedStateMachine):
     @rule(who=WHO, team=st.sampled_from(TEAMS))
     def team_reset_spend(self, who: Who, team: str) -> None:
         self._act(who, f"/team/{team}/reset_spend", {"reset_to": 0})
-
-
-def _check_gains(actor: Authority, before: State, after: State, path: str, proxy_blocks: set[str]) -> None:
-    """Every gain a non-master call caused must be held by its caller."""
-    where = f"{path} by {actor}"
-    assert not path.startswith("/team/") or not path.endswith("/reset_spend") or actor.is_proxy_admin, where
-    for user_id, role in after.users.items():
-        old = before.users.get(user_id)
-        if old != role and not (old is None and role == "internal_user"):
-            assert RANKS[role] < actor.rank and (old is None or RANKS[old] < actor.rank), f"{where}: {user_id} {role}"
-    for token in after.keys:
-        gained = after.authority(token)
-        had = before.authority(token) if token in before.keys else None
-        if had is None or gained.rank > had.rank:
-            assert gained.rank <= actor.rank, f"{where}: key {token[:8]} now acts as rank {gained.rank}"
-        if actor.is_proxy_admin:
-            continue
-        old_member = had.member_of if had else frozenset()
-        assert gained.admin_of - (had.admin_of if had else frozenset()) <= actor.admin_of, where
-        assert gained.member_of - old_member <= actor.member_of, f"{where}: key {token[:8]} joined a team"
-        if had is None:
-            continue
-        assert not (gained.usable and not had.usable and token in proxy_blocks), f"{where}: lifted a proxy block"
-        assert gained.models <= had.models, f"{where}: key {token[:8]} may now use {gained.models - had.models}"
-        actor_tags = frozenset(tag for team in actor.admin_of for tag in before.team_tags.get(team, ()))
-        assert gained.tags ^ had.tags <= actor_tags, f"{where}: key {token[:8]} tags {gained.tags ^ had.tags}"
 
 
 def test_no_principal_gains_what_its_granter_did_not_hold() -> None:
