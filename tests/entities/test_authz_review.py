@@ -6,6 +6,7 @@ limit they escape was set by a proxy admin.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -151,7 +152,7 @@ async def test_a2_team_admin_may_not_change_their_own_membership(
     admin". A team admin's own entry is now out of their reach (403 ``user_id``, a message saying so)."""
     s = await _setup(admin)
     await post(admin, "/team/member_update", {"team_id": s.team, "user_id": s.lead, "max_budget_in_team": ONE_REQUEST})
-    changes = [
+    changes: list[dict[str, Any]] = [
         {"role": "user", "max_budget_in_team": 100},
         {"max_budget_in_team": 100},
         {"role": "admin"},
@@ -176,7 +177,7 @@ async def test_a4_team_admin_cannot_loosen_limits_a_proxy_admin_set_on_a_key(
     await add_member(admin, s.team, s.member)
     limits = {"max_budget": 1.0, "budget_duration": "1d", "rpm_limit": 10, "duration": "30d"}
     key = await new_key(admin, team_id=s.team, user_id=s.member, **limits)
-    refused = [
+    refused: list[tuple[dict[str, Any], str]] = [
         ({"max_budget": None, "budget_duration": None}, "max_budget"),
         ({"max_budget": 2.0}, "max_budget"),
         ({"budget_duration": "1mo"}, "max_budget"),
