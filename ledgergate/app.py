@@ -21,6 +21,7 @@ from ledgergate.api.admin import keys as key_routes
 from ledgergate.api.admin import spend as spend_routes
 from ledgergate.api.body_limits import BodyTooLarge, check_declared_length, limited_receive
 from ledgergate.api.errors import ApiError, exception_response, install_error_handlers
+from ledgergate.api.json_bodies import checked_json_receive
 from ledgergate.api.llm_routes import LlmRoutes
 from ledgergate.config import GatewaySettings
 from ledgergate.container import Container
@@ -59,7 +60,9 @@ class GatewayApp(FastAPI):
             if handle is not None:
                 await handle(scope, receive, send)  # reads the whole body before it sends anything
                 return
-        except BodyTooLarge as exc:
+            if not llm_sized:
+                receive = await checked_json_receive(scope, receive)  # admin bodies: a duplicate key is a 400
+        except (BodyTooLarge, ApiError) as exc:
             await exception_response(exc)(scope, receive, send)
             return
         await super().__call__(scope, receive, send)  # FastAPI answers BodyTooLarge itself (api/errors.py)

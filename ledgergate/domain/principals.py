@@ -16,10 +16,20 @@ class Role(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class KeyCeiling:
+    """The most a key may do, recorded when a non-proxy-admin issued or rebound it: the role and the teams its
+    issuer could act as admin of, capped at the key's user's own at that moment (domain/key_ceilings.py)."""
+
+    role: Role
+    team_admin_of: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     role: Role
     key: Entity  # the calling key (a synthetic one for the master key)
     is_master: bool = False
+    ceiling: KeyCeiling | None = None  # None: the key follows its user (issued by a proxy admin)
 
     @property
     def actor(self) -> str:
@@ -30,6 +40,15 @@ class Principal:
     @property
     def user_id(self) -> str | None:
         return None if self.is_master else self.key.user_id
+
+    @property
+    def team_scope(self) -> str | None:
+        """A capped key reads only what concerns its own team, never its user's personal keys (``None``: all)."""
+        return None if self.ceiling is None else (self.key.team_id or "")
+
+    def may_admin_team(self, team_id: str) -> bool:
+        """Whether the key's ceiling leaves it a team admin's powers in ``team_id`` (membership checked apart)."""
+        return self.ceiling is None or team_id in self.ceiling.team_admin_of
 
     @property
     def is_admin(self) -> bool:

@@ -12,7 +12,7 @@ from ledgergate.domain.principals import Principal
 from ledgergate.services.admin_entity_schemas import TagIn, TeamNewIn, TeamUpdateIn, UserNewIn, UserUpdateIn
 from ledgergate.services.admin_guard import AdminGuard, require
 from ledgergate.services.admin_schemas import KeyGenerateIn, KeyUpdateIn, ResetSpendIn, provided
-from ledgergate.services.authorization import Action, blocked_by
+from ledgergate.services.authorization import Action, bind_to_issuer, blocked_by
 from ledgergate.services.entities import CUSTOMER, ORGANIZATION, TAG, TEAM, USER, Kind
 from ledgergate.services.entity_admin import EntityAdmin
 from ledgergate.services.errors import NotFound
@@ -37,21 +37,21 @@ class AdminCommands:
 
     async def generate_key(self, caller: Principal, body: KeyGenerateIn) -> dict[str, Any]:
         """A proxy admin, or a team admin for a key of their team."""
-        fields = provided(body)
+        fields = bind_to_issuer(caller, provided(body), creating=True)
         blocker = blocked_by(caller)
         after = self._keys.preview_new(fields, blocker)
-        await self.guard.require_key_change(caller, Action.KEY_WRITE, None, after)
-        result: dict[str, Any] = await self._keys.generate(fields, blocker)
+        ceiling = await self.guard.require_key_change(caller, Action.KEY_WRITE, None, after)
+        result: dict[str, Any] = await self._keys.generate(fields, blocker, ceiling)
         return result
 
     async def update_key(self, caller: Principal, body: KeyUpdateIn) -> dict[str, Any]:
         """A proxy admin, or a team admin for a key of their team that stays in their team."""
         current = await self._keys.get(body.key)
-        fields = provided(body, exclude={"key"})
+        fields = bind_to_issuer(caller, provided(body, exclude={"key"}), creating=False)
         blocker = blocked_by(caller)
         after = self._keys.preview_update(current, fields, blocker)
-        await self.guard.require_key_change(caller, Action.KEY_WRITE, current, after)
-        result: dict[str, Any] = await self._keys.update(body.key, fields, blocker, expected=current)
+        ceiling = await self.guard.require_key_change(caller, Action.KEY_WRITE, current, after)
+        result: dict[str, Any] = await self._keys.update(body.key, fields, blocker, expected=current, ceiling=ceiling)
         return result
 
     async def set_key_blocked(self, caller: Principal, key: str, blocked: bool) -> dict[str, Any]:
@@ -118,7 +118,7 @@ class AdminCommands:
         reason = body.reason or ""
         if entity_type is EntityType.KEY:
             key = await self._keys.get(entity_id)
-            await self.guard.require_team(caller, Action.KEY_RESET_SPEND, key.team_id)
+            await self.guard.require_key_reset(caller, key)
             result = await self._resets.reset(
                 key, body.reset_to, body.budget_duration, caller.actor, reason, model=body.model
             )

@@ -9,16 +9,18 @@ from typing import Any
 
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
-from ledgergate.domain.principals import Principal
+from ledgergate.domain.principals import KeyCeiling, Principal
 from ledgergate.services.authorization import (
     Action,
     Everything,
     KeyChange,
+    KeyReset,
     MemberChange,
     Target,
     TeamScope,
     UserChange,
     authorize,
+    key_ceiling_for,
     user_role,
 )
 from ledgergate.services.directory import Directory
@@ -47,8 +49,11 @@ class AdminGuard:
     async def _team_ids_of(self, user_id: str) -> frozenset[str]:
         return frozenset(team.id for team in await self._teams.teams_of(user_id))
 
-    async def require_key_change(self, caller: Principal, action: Action, before: Entity | None, after: Entity) -> None:
-        """Load the teams and users a key change involves and ask ``authorize``."""
+    async def require_key_change(
+        self, caller: Principal, action: Action, before: Entity | None, after: Entity
+    ) -> KeyCeiling | None:
+        """Load the teams and users a key change involves and ask ``authorize``; return the ceiling the key records
+        when it is created or rebound by this caller (domain/key_ceilings.py)."""
         teams: dict[str, Entity] = {}
         for team_id in {after.team_id, before.team_id if before else None} - {None}:
             team = await self._directory.get(EntityType.TEAM, str(team_id))
@@ -58,8 +63,13 @@ class AdminGuard:
         before_user = None
         if before is not None and before.user_id:
             before_user = await self._directory.get(EntityType.USER, before.user_id)
-        bound_team_ids = await self._team_ids_of(bound_user.id) if bound_user is not None else frozenset()
+        bound_teams = await self._teams.teams_of(bound_user.id) if bound_user is not None else []
+        bound_team_ids = frozenset(team.id for team in bound_teams)
         require(caller, action, KeyChange(before, after, teams, bound_user, bound_team_ids, before_user))
+        return key_ceiling_for(caller, bound_user, bound_teams)
+
+    async def require_key_reset(self, caller: Principal, key: Entity) -> None:
+        require(caller, Action.KEY_RESET_SPEND, KeyReset(key, await self.team_or_none(key.team_id)))
 
     async def require_member_change(
         self, caller: Principal, team_id: str, member: Mapping[str, Any], role_after: str | None

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.entities import Entity
+from ledgergate.domain.key_ceilings import principal_of_key
 from ledgergate.domain.ports import Clock
 from ledgergate.domain.principals import Principal, Role
 from ledgergate.services.directory import Directory
@@ -70,15 +71,7 @@ class Authenticator:
         return await self.principal_for_key(key)
 
     async def principal_for_key(self, key: Entity) -> Principal:
-        """The principal a (valid) key acts as: the role of its user, ``internal_user`` by default."""
-        return Principal(await self._role_of(key), key)
-
-    async def _role_of(self, key: Entity) -> Role:
-        if key.user_id:
-            user = await self._directory.get(EntityType.USER, key.user_id)
-            if user is not None:
-                try:
-                    return Role(user.extra.get("user_role", Role.INTERNAL_USER))
-                except ValueError:
-                    return Role.INTERNAL_USER
-        return Role.INTERNAL_USER
+        """The principal a (valid) key acts as: its user's role (``internal_user`` by default), capped by the
+        ceiling recorded when a non-proxy-admin issued it (domain/key_ceilings.py)."""
+        user = await self._directory.get(EntityType.USER, key.user_id) if key.user_id else None
+        return principal_of_key(key, user)

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ledgergate.domain.entities import Entity
+from ledgergate.domain.key_ceilings import issue_ceiling
 from ledgergate.domain.memberships import TEAM_ADMIN, TEAM_USER, role_in_team
-from ledgergate.domain.principals import Principal, Role
+from ledgergate.domain.principals import KeyCeiling, Principal, Role
+from ledgergate.services.key_limits import has_proxy_admin_limits, loosened_limit
 
 ALL_MODELS = "all-proxy-models"
 BLOCKED_BY_PROXY_ADMIN = "proxy_admin"
@@ -39,7 +41,7 @@ class Action(StrEnum):
     TEAM_RESET_SPEND = "team_reset_spend"  # target: TeamScope
     KEY_WRITE = "key_write"  # generate, update, block, unblock (target: KeyChange)
     KEY_DELETE = "key_delete"  # target: KeyChange with ``after`` the key as it is
-    KEY_RESET_SPEND = "key_reset_spend"  # target: TeamScope of the key's team
+    KEY_RESET_SPEND = "key_reset_spend"  # target: KeyReset
     MEMBER_WRITE = "member_write"  # add, update, remove a team member (target: MemberChange)
     USER_WRITE = "user_write"  # new, update, delete a user (target: UserChange)
 
@@ -65,6 +67,12 @@ class KeyChange:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyReset:
+    key: Entity
+    team: Entity | None  # the key's team, if it exists
+
+
+@dataclass(frozen=True, slots=True)
 class MemberChange:
     team: Entity
     user: Entity | None  # None: a user the call creates (it starts as a plain internal user)
@@ -78,7 +86,7 @@ class UserChange:
     role_after: str | None  # the ``user_role`` it would have; None: deleted
 
 
-Target = Everything | TeamScope | KeyChange | MemberChange | UserChange
+Target = Everything | TeamScope | KeyChange | KeyReset | MemberChange | UserChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +103,8 @@ def authorize(principal: Principal, action: Action, target: Target) -> Denied | 
         return None if principal.is_admin else Denied("only a proxy admin may do this")
     if isinstance(target, TeamScope):
         return _team_action(principal, action, target.team)
+    if action is Action.KEY_RESET_SPEND and isinstance(target, KeyReset):
+        return _key_reset(principal, target)
     if action in (Action.KEY_WRITE, Action.KEY_DELETE) and isinstance(target, KeyChange):
         return _key_change(principal, action, target)
     if action is Action.MEMBER_WRITE and isinstance(target, MemberChange):
@@ -121,7 +131,42 @@ def user_role(user: Entity) -> str:
 
 
 def is_team_admin(principal: Principal, team: Entity | None) -> bool:
-    return team is not None and role_in_team(team, principal.user_id) == TEAM_ADMIN
+    """Admin of ``team`` by membership, and the calling key's ceiling (domain/key_ceilings.py) leaves it that."""
+    return (
+        team is not None and role_in_team(team, principal.user_id) == TEAM_ADMIN and principal.may_admin_team(team.id)
+    )
+
+
+def _manages(principal: Principal, team: Entity | None, what: str) -> Denied | None:
+    """A team admin's write on ``team``: refused when not its admin, or when a proxy admin blocked the team."""
+    if team is None or not is_team_admin(principal, team):
+        return Denied(f"only a proxy admin or an admin of the team may {what}", "team_id")
+    if team.blocked:
+        return Denied(f"team {team.id!r} is blocked; only a proxy admin may {what} until it is unblocked", "team_id")
+    return None
+
+
+def key_ceiling_for(
+    issuer: Principal, user: Entity | None, user_teams: Iterable[Entity]
+) -> KeyCeiling | None:
+    """The ceiling a key issued or rebound by ``issuer`` for ``user`` records; ``None`` when a proxy admin
+    writes it (the key follows its user, as before)."""
+    if issuer.is_admin:
+        return None
+    user_id = user.id if user is not None else None
+    both_admin = [t.id for t in user_teams if role_in_team(t, user_id) == TEAM_ADMIN and is_team_admin(issuer, t)]
+    return issue_ceiling(issuer, user, both_admin)
+
+
+def bind_to_issuer(principal: Principal, fields: Mapping[str, object], *, creating: bool) -> dict[str, object]:
+    """A key a team admin issues (or rebinds) without a user is bound to the team admin: it then carries their
+    member budget and their user's models and limits, which a user-less team key would skip."""
+    bound = dict(fields)
+    if principal.is_admin or principal.user_id is None:
+        return bound
+    if (creating or "user_id" in fields) and fields.get("user_id") is None:
+        bound["user_id"] = principal.user_id
+    return bound
 
 
 def is_team_member(principal: Principal, team: Entity | None) -> bool:
@@ -137,13 +182,10 @@ def _team_action(principal: Principal, action: Action, team: Entity | None) -> D
     if principal.is_admin:
         return None
     if action is Action.TEAM_READ:
-        if principal.can_read_all or is_team_member(principal, team):
+        in_scope = team is not None and principal.team_scope in (None, team.id)  # a capped key: its own team
+        if principal.can_read_all or (is_team_member(principal, team) and in_scope):
             return None
         return Denied("only a proxy admin, a proxy admin viewer or a member of the team may read it", "team_id")
-    if action is Action.KEY_RESET_SPEND:
-        if is_team_admin(principal, team):
-            return None
-        return Denied("only a proxy admin or an admin of the key's team may reset its spend", "team_id")
     if action is Action.TEAM_RESET_SPEND:
         # A team admin resetting their own team's spend would make the team's budget meaningless.
         return Denied("only a proxy admin may reset a team's spend (a team admin cannot lift their own budget)")
@@ -160,12 +202,22 @@ def _key_change(principal: Principal, action: Action, change: KeyChange) -> Deni
     if principal.is_admin:
         return None
     team_ids = {after.team_id, before.team_id if before else after.team_id}
-    if any(team_id is None or not is_team_admin(principal, change.teams.get(team_id)) for team_id in team_ids):
+    for team_id in sorted(str(team_id) for team_id in team_ids if team_id is not None):
+        denied = _manages(principal, change.teams.get(team_id), "create or change this key")
+        if denied is not None:
+            return denied
+    if None in team_ids:
         return Denied("only a proxy admin or an admin of the team may create or change this key", "team_id")
     if before is not None and _above(principal, change.before_user):
         return Denied("this key belongs to a user whose role is above the caller's", "key")
     if action is Action.KEY_DELETE:
-        return None
+        return _proxy_admin_hold(before, "delete")
+    if before is not None and has_proxy_admin_limits(before):
+        loosened = loosened_limit(before, after)
+        if loosened is not None:
+            return Denied(
+                f"{loosened}: a proxy admin set this key's limits; a team admin may only tighten them", loosened
+            )
     if after.organization_id != (before.organization_id if before else None):
         return Denied("only a proxy admin may set a key's organization_id", "organization_id")
     team = change.teams[str(after.team_id)]
@@ -175,6 +227,25 @@ def _key_change(principal: Principal, action: Action, change: KeyChange) -> Deni
         or _models_rule(before, after, team)
         or _tags_rule(before, after, change.teams)
     )
+
+
+def _proxy_admin_hold(key: Entity | None, what: str) -> Denied | None:
+    """A key carrying a proxy admin's limits or block: a team admin may not ``what`` it (that would undo them)."""
+    if key is None:
+        return None
+    if has_proxy_admin_limits(key):
+        return Denied(f"a proxy admin set this key's limits; only a proxy admin may {what} it", "key")
+    if key.blocked and key.extra.get("blocked_by", BLOCKED_BY_PROXY_ADMIN) == BLOCKED_BY_PROXY_ADMIN:
+        return Denied(f"a proxy admin blocked this key; only a proxy admin may {what} it", "key")
+    return None
+
+
+def _key_reset(principal: Principal, target: KeyReset) -> Denied | None:
+    if principal.is_admin:
+        return None
+    if target.key.team_id is None:
+        return Denied("only a proxy admin may reset the spend of a key without a team", "key")
+    return _manages(principal, target.team, "reset this key's spend") or _proxy_admin_hold(target.key, "reset")
 
 
 def _above(principal: Principal, user: Entity | None) -> bool:
@@ -246,10 +317,14 @@ def _member_change(principal: Principal, change: MemberChange) -> Denied | None:
     if principal.is_admin:
         return None
     team = change.team
-    if not is_team_admin(principal, team):
-        return Denied("only a proxy admin or an admin of the team may change its members", "team_id")
+    denied = _manages(principal, team, "change its members")
+    if denied is not None:
+        return denied
     user_id = change.user.id if change.user else None
     role_before = role_in_team(team, user_id)
+    if user_id is not None and user_id == principal.user_id:
+        # Their own entry holds the limits a proxy admin set on them (role, max_budget_in_team).
+        return Denied("a team admin may not change their own membership (role or budget); ask a proxy admin", "user_id")
     if TEAM_ADMIN in (role_before, change.role_after) and user_id != principal.user_id:
         return Denied("only a proxy admin may add, promote, demote or remove a team admin", "role")
     if change.role_after == TEAM_ADMIN:

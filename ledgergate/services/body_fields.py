@@ -5,6 +5,7 @@ different entity: ``max_buget`` once created an unlimited key)."""
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable
 
 UNKNOWN_FIELD = "unknown_field"  # the error type of a field the body's model does not have
@@ -53,3 +54,24 @@ def unknown_field_message(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     hint = f' (did you mean "{close[0]}"?)' if close else ""
     return f'unknown field "{name}"{hint}'
+
+
+def duplicate_json_key(raw: bytes) -> str | None:
+    """The first key that appears twice in one object of the JSON document ``raw`` (at any depth); ``None`` when
+    there is none or ``raw`` is not JSON (the body's own parser reports that). A JSON parser keeps the last of two
+    equal keys, so ``{"max_budget": 0.01, "max_budget": null}`` would silently become an unlimited key."""
+    duplicates: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                duplicates.append(name)
+            seen.add(name)
+        return dict(pairs)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs_hook)
+    except (ValueError, RecursionError):
+        return None
+    return duplicates[0][:MAX_NAME_SHOWN] if duplicates else None

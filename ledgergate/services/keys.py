@@ -12,11 +12,14 @@ from ledgergate.domain.charging import EntityType
 from ledgergate.domain.durations import DurationError, add_duration, parse_duration
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.errors import EntityConflict, InvalidInput
+from ledgergate.domain.key_ceilings import ISSUED_BY, ceiling_record
 from ledgergate.domain.ports import Clock
+from ledgergate.domain.principals import KeyCeiling
 from ledgergate.services.authorization import BLOCKED_BY_PROXY_ADMIN
 from ledgergate.services.budget_fields import apply_budget_fields
 from ledgergate.services.directory import Directory
 from ledgergate.services.errors import Conflict, NotFound
+from ledgergate.services.key_limits import record_limits
 from ledgergate.services.views import EntityViews
 
 SECRET_PREFIX = "sk-"
@@ -45,6 +48,12 @@ def _block_record(entity: Entity, blocked: bool, blocker: str) -> dict[str, Any]
     return {**extra, "blocked_by": BLOCKED_BY_PROXY_ADMIN if BLOCKED_BY_PROXY_ADMIN in (held, blocker) else blocker}
 
 
+def _issuer_record(extra: Mapping[str, Any], ceiling: KeyCeiling | None) -> dict[str, Any]:
+    """``extra`` with the issuer's ceiling (domain/key_ceilings.py); none when a proxy admin issues or rebinds."""
+    kept = {k: v for k, v in extra.items() if k != ISSUED_BY}
+    return kept if ceiling is None else {**kept, ISSUED_BY: ceiling_record(ceiling)}
+
+
 def _str_tuple(value: object, field: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -65,7 +74,16 @@ class KeyService:
             raise NotFound("key not found", param="key")
         return entity
 
-    def _apply(self, entity: Entity, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN) -> Entity:
+    def _apply(
+        self,
+        entity: Entity,
+        fields: Mapping[str, Any],
+        blocker: str = BLOCKED_BY_PROXY_ADMIN,
+        ceiling: KeyCeiling | None = None,
+        creating: bool = False,
+    ) -> Entity:
+        """``blocker`` says who writes (a proxy admin or a team admin); ``ceiling``, what the issuer may grant,
+        recorded when the key is created or rebound (``user_id`` / ``team_id``)."""
         changes: dict[str, Any] = {}
         for name in _PLAIN_FIELDS:
             if name in fields:
@@ -87,6 +105,10 @@ class KeyService:
             changes["extra"] = _block_record(entity, changes["blocked"], blocker)
         if "duration" in fields:
             changes["expires_at_s"] = self._expiry(fields["duration"])
+        extra = record_limits(changes.get("extra", entity.extra), fields, blocker == BLOCKED_BY_PROXY_ADMIN)
+        if creating or "user_id" in fields or "team_id" in fields:
+            extra = _issuer_record(extra, ceiling)
+        changes["extra"] = extra
         return apply_budget_fields(entity.updated(**changes), fields)
 
     def _expiry(self, duration: object) -> float | None:
@@ -116,10 +138,13 @@ class KeyService:
             raise InvalidInput("key", f"a custom key must be a string starting with {SECRET_PREFIX!r}")
         return secret
 
-    def preview_new(self, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN) -> Entity:
+    def preview_new(
+        self, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN, ceiling: KeyCeiling | None = None
+    ) -> Entity:
         """The key ``generate`` would store (without its secret's id), for authorization to judge first."""
         now_s = self._clock.now_s()
-        return self._apply(Entity(EntityType.KEY, "", created_at_s=now_s, updated_at_s=now_s), fields, blocker)
+        entity = Entity(EntityType.KEY, "", created_at_s=now_s, updated_at_s=now_s)
+        return self._apply(entity, fields, blocker, ceiling, creating=True)
 
     def preview_update(
         self, current: Entity, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN
@@ -127,13 +152,17 @@ class KeyService:
         """The key ``update`` would store, for authorization to judge first."""
         return self._apply(current, fields, blocker)
 
-    async def generate(self, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN) -> dict[str, Any]:
+    async def generate(
+        self, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN, ceiling: KeyCeiling | None = None
+    ) -> dict[str, Any]:
         secret = self._secret(fields)
         now_s = self._clock.now_s()
         entity = self._apply(
             Entity(EntityType.KEY, hash_secret(secret), created_at_s=now_s, updated_at_s=now_s),
             fields,
             blocker,
+            ceiling,
+            creating=True,
         )
         entity = entity.updated(extra={**entity.extra, "key_name": abbreviate(secret)})
         await self._check_references(entity)
@@ -146,13 +175,18 @@ class KeyService:
         return view
 
     async def update(
-        self, key: str, fields: Mapping[str, Any], blocker: str = BLOCKED_BY_PROXY_ADMIN, expected: Entity | None = None
+        self,
+        key: str,
+        fields: Mapping[str, Any],
+        blocker: str = BLOCKED_BY_PROXY_ADMIN,
+        expected: Entity | None = None,
+        ceiling: KeyCeiling | None = None,
     ) -> dict[str, Any]:
         """``expected``: the key as authorised; a concurrent change in between is a 409, not a silent overwrite."""
         current = await self.get(key)
         if expected is not None and current.version != expected.version:
             raise Conflict("the key changed concurrently; retry", param="key")
-        entity = self._apply(current, fields, blocker)
+        entity = self._apply(current, fields, blocker, ceiling)
         entity = entity.updated(updated_at_s=self._clock.now_s(), version=current.version + 1)
         await self._check_references(entity)
         try:

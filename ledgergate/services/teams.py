@@ -88,11 +88,17 @@ class TeamService:
         budget = {} if max_budget_in_team is None else {"max_budget": max_budget_in_team}
         # Validate the budget before anything is written.
         _member_fields(self._entities, Entity(EntityType.TEAM_MEMBER, "-"), budget)
-        wanted: dict[str, tuple[Entity, str]] = {}
+        # Every member is checked before any user is created: a refused list writes nothing.
+        found: list[Entity | None] = []
         for member in members:
-            user = await self._user_for(member, create=True)
-            if user.id in wanted or role_in_team(team, user.id) is not None:
+            user = await self.existing_user(member)
+            listed = {u.id for u in found if u is not None}
+            if user is not None and (role_in_team(team, user.id) is not None or user.id in listed):
                 raise Conflict(f"user {user.id!r} is already a member of team {team_id!r}", param="member")
+            found.append(user)
+        wanted: dict[str, tuple[Entity, str]] = {}
+        for member, existing in zip(members, found, strict=True):
+            user = existing or await self._user_for(member, create=True)
             wanted[user.id] = (user, str(member.get("role") or "user"))
 
         def add(current: list[dict[str, Any]]) -> list[dict[str, Any]]:

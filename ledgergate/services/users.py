@@ -48,14 +48,20 @@ class UserService:
         view["teams"] = [team.id for team in await self._teams.teams_of(user.id)]
         return view
 
-    async def info(self, user_id: str) -> dict[str, Any]:
-        """LiteLLM's ``/user/info`` shape: the user, their keys (no secrets) and their teams."""
+    async def info(self, user_id: str, team_scope: str | None = None) -> dict[str, Any]:
+        """LiteLLM's ``/user/info`` shape: the user, their keys (no secrets) and their teams. ``team_scope``:
+        only what concerns that team (a key a team admin issued reads no personal keys or metadata)."""
         user = await self._entities.get(USER, user_id)
         keys = await self._entities.list_all(EntityType.KEY, user_id=user_id)
         teams = await self._teams.teams_of(user_id)
+        user_view = await self.view(user)
+        if team_scope is not None:
+            keys = [key for key in keys if key.team_id == team_scope]
+            teams = [team for team in teams if team.id == team_scope]
+            user_view.pop("metadata", None)
         return {
             "user_id": user_id,
-            "user_info": await self.view(user),
+            "user_info": user_view,
             "keys": [await self._keys.view(key) for key in keys],
             "teams": [await self._entities.view(TEAM, team) for team in teams],
         }

@@ -5,7 +5,12 @@ and B, a plain member of A, and every key any of them managed to issue) make ran
 update / delete, key generate / update / block / unblock, user new / update, team spend resets. After every call
 the gateway's state is read back with the master key and compared with the state before: any key or user that
 gained a role, a team, the use of a model, a tag or freedom from a block must have gained it from a caller who
-held it. The app runs in-process on SQLite (one database per example).
+held it.
+
+The model also knows who holds each key's secret: whoever issued it (a key a team admin issues for a member stays
+in the team admin's hands). So after every call, whoever made it, every key a non-proxy-admin issued or rebound
+must have no more power than its issuer had at that moment (review a1: a proxy admin later promoting the key's
+user must not promote the key). The app runs in-process on SQLite (one database per example).
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import asyncio
 import shutil
 import tempfile
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,12 +33,10 @@ from ledgergate.config import load_config
 from ledgergate.container import Container, build_container
 from ledgergate.domain.charging import EntityType
 from ledgergate.domain.memberships import members_of
+from tests.entities.authz_model import RANKS, Authority, State, allowed, check_gains, key_ceiling
 from tests.support.gateway import CHAT_MODEL, FLAT_MODEL, MASTER_KEY, gateway_config
 
 T = TypeVar("T")
-RANKS = {"internal_user_viewer": 1, "internal_user": 2, "proxy_admin_viewer": 3, "proxy_admin": 4}
-MASTER_RANK = 5
-MODELS = frozenset({FLAT_MODEL, CHAT_MODEL})
 TEAMS = ("team-a", "team-b")
 TAGS = ("tag-a", "tag-b", "tag-free")
 SEED_USERS = {
@@ -59,48 +61,6 @@ MODEL_LISTS = st.sampled_from([[], [FLAT_MODEL], [CHAT_MODEL], [FLAT_MODEL, CHAT
 TAG_LISTS = st.lists(st.sampled_from(TAGS), max_size=2, unique=True)
 
 
-@dataclass(frozen=True)
-class Authority:
-    """What a key can do, derived from the gateway's state."""
-
-    rank: int
-    admin_of: frozenset[str]
-    member_of: frozenset[str]
-    usable: bool
-    models: frozenset[str]
-    tags: frozenset[str]
-
-    @property
-    def is_proxy_admin(self) -> bool:
-        return self.rank >= RANKS["proxy_admin"]
-
-
-@dataclass(frozen=True)
-class State:
-    users: dict[str, str]  # user_id -> role
-    team_members: dict[str, dict[str, str]]  # team -> user -> member role
-    team_models: dict[str, frozenset[str]]
-    team_tags: dict[str, frozenset[str]]
-    keys: dict[str, dict[str, Any]]  # token -> key view
-
-    def authority(self, token: str) -> Authority:
-        key = self.keys[token]
-        user_id = key.get("user_id")
-        role = self.users.get(user_id, "internal_user") if user_id else "internal_user"
-        member_of = frozenset(t for t, members in self.team_members.items() if user_id in members)
-        admin_of = frozenset(t for t in member_of if self.team_members[t][user_id] == "admin")
-        models = _allowed(key.get("models") or [])
-        if key.get("team_id") in self.team_models:
-            models &= self.team_models[key["team_id"]]
-        return Authority(
-            RANKS.get(role, 2), admin_of, member_of, not key.get("blocked"), models, frozenset(key.get("tags") or [])
-        )
-
-
-def _allowed(models: list[str]) -> frozenset[str]:
-    return MODELS if not models or "all-proxy-models" in models else frozenset(models) & MODELS
-
-
 class AuthzMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -110,6 +70,8 @@ class AuthzMachine(RuleBasedStateMachine):
         self.client: httpx.AsyncClient | None = None
         self.secrets: dict[str, str] = {}  # token -> secret of every key issued in this run
         self.proxy_blocks: set[str] = set()  # keys a proxy admin blocked (the reference, not the gateway's record)
+        # Keys issued or rebound by a non-proxy-admin (who holds their secret), with that issuer's power then.
+        self.issuers: dict[str, Authority] = {}
         self.users: list[str] = list(SEED_USERS)
         self.counter = 0
         self.state: State
@@ -168,7 +130,7 @@ class AuthzMachine(RuleBasedStateMachine):
         return State(
             users={u.id: str(u.extra.get("user_role") or "internal_user") for u in users},
             team_members={t.id: {str(m["user_id"]): str(m["role"]) for m in members_of(t)} for t in teams},
-            team_models={t.id: _allowed(list(t.models)) for t in teams},
+            team_models={t.id: allowed(list(t.models)) for t in teams},
             team_tags={t.id: frozenset(t.tags) for t in teams},
             keys={
                 k.id: {
@@ -177,6 +139,7 @@ class AuthzMachine(RuleBasedStateMachine):
                     "models": list(k.models),
                     "tags": list(k.tags),
                     "blocked": k.blocked,
+                    "ceiling": key_ceiling(k),
                 }
                 for k in keys
             },
@@ -212,8 +175,28 @@ class AuthzMachine(RuleBasedStateMachine):
         if isinstance(result, dict) and "key" in result and "token" in result:
             self.secrets[result["token"]] = result["key"]
         if actor is not None:
-            _check_gains(actor, before, after, path, self.proxy_blocks)
+            check_gains(actor, before, after, path, self.proxy_blocks)
         self._record_blocks(path, body, actor)
+        self._record_issuer(path, body, result, actor)
+        print("ISSUERS", path, len(self.issuers), actor)
+        for token, issuer in self.issuers.items():
+            if token in after.keys:
+                power = after.authority(token)
+                where = f"{path}: key {token[:8]} issued by {issuer} now has {power}"
+                assert power.rank <= issuer.rank and power.admin_of <= issuer.admin_of, where
+
+    def _record_issuer(self, path: str, body: dict[str, Any], result: Any, actor: Authority | None) -> None:
+        """Who holds the secret of a key created or rebound by this call, and what they could do then."""
+        if path == "/key/generate":
+            token = str(result["token"])
+        elif path == "/key/update" and ("user_id" in body or "team_id" in body):
+            token = str(body["key"])
+        else:
+            return
+        if actor is None or actor.is_proxy_admin:
+            self.issuers.pop(token, None)  # a proxy admin's key follows its user
+        else:
+            self.issuers[token] = actor
 
     def _record_blocks(self, path: str, body: dict[str, Any], actor: Authority | None) -> None:
         token = str(body.get("key"))
@@ -292,6 +275,16 @@ class AuthzMachine(RuleBasedStateMachine):
             value = self._user(value)
         self._act(who, "/key/update", {"key": self._key(key), field: value})
 
+    @rule(who=WHO, key=KEY)
+    def key_delete(self, who: Who, key: KeyPick) -> None:
+        token = self._key(key)
+        if token not in self.seed_keys:  # the seed users keep acting with their first key
+            self._act(who, "/key/delete", {"keys": [token]})
+
+    @rule(who=WHO, key=KEY)
+    def key_reset_spend(self, who: Who, key: KeyPick) -> None:
+        self._act(who, f"/key/{self._key(key)}/reset_spend", {"reset_to": 0})
+
     @rule(who=WHO, key=KEY, block=st.booleans())
     def key_block(self, who: Who, key: KeyPick, block: bool) -> None:
         self._act(who, "/key/block" if block else "/key/unblock", {"key": self._key(key)})
@@ -299,6 +292,30 @@ class AuthzMachine(RuleBasedStateMachine):
     @rule(who=WHO, user=PICK, role=st.sampled_from(sorted(RANKS)))
     def user_update(self, who: Who, user: int, role: str) -> None:
         self._act(who, "/user/update", {"user_id": self._user(user), "user_role": role})
+
+    @rule(pick=PICK, role=st.sampled_from(["proxy_admin", "proxy_admin_viewer"]), team=st.sampled_from(TEAMS))
+    def master_promotes_the_user_of_an_issued_key(self, pick: int, role: str, team: str) -> None:
+        """A proxy admin's legitimate promotion of a key's user (a role, a team admin seat): a key a team admin
+        issued for that user, whose secret the team admin holds, must not rise with it (review a1)."""
+        issued = sorted(self.issuers) or sorted(self.secrets)
+        user_id = self.state.keys.get(issued[pick % len(issued)], {}).get("user_id")
+        if user_id is None:
+            return
+        self._act(("master", 0), "/user/update", {"user_id": user_id, "user_role": role})
+        seat = {"team_id": team, "user_id": user_id, "role": "admin"}
+        if user_id in self.state.team_members.get(team, {}):
+            self._act(("master", 0), "/team/member_update", seat)
+        else:
+            member = {"user_id": user_id, "role": "admin"}
+            self._act(("master", 0), "/team/member_add", {"team_id": team, "member": member})
+
+    @rule(lead=st.sampled_from(("lead-a", "lead-b")), for_member=st.booleans())
+    def team_admin_issues_a_key(self, lead: str, for_member: bool) -> None:
+        """What a random key_generate rarely hits: a team admin issues a key in their team for themselves or for
+        a plain member, and keeps its secret (review a1)."""
+        team = "team-a" if lead == "lead-a" else "team-b"
+        user_id = "member-a" if for_member and lead == "lead-a" else None
+        self._act((lead, 0), "/key/generate", {"team_id": team, "user_id": user_id})
 
     @rule(who=WHO, role=st.sampled_from(sorted(RANKS)))
     def user_new(self, who: Who, role: str) -> None:
@@ -309,32 +326,6 @@ class AuthzMachine(RuleBasedStateMachine):
     @rule(who=WHO, team=st.sampled_from(TEAMS))
     def team_reset_spend(self, who: Who, team: str) -> None:
         self._act(who, f"/team/{team}/reset_spend", {"reset_to": 0})
-
-
-def _check_gains(actor: Authority, before: State, after: State, path: str, proxy_blocks: set[str]) -> None:
-    """Every gain a non-master call caused must be held by its caller."""
-    where = f"{path} by {actor}"
-    assert not path.startswith("/team/") or not path.endswith("/reset_spend") or actor.is_proxy_admin, where
-    for user_id, role in after.users.items():
-        old = before.users.get(user_id)
-        if old != role and not (old is None and role == "internal_user"):
-            assert RANKS[role] < actor.rank and (old is None or RANKS[old] < actor.rank), f"{where}: {user_id} {role}"
-    for token in after.keys:
-        gained = after.authority(token)
-        had = before.authority(token) if token in before.keys else None
-        if had is None or gained.rank > had.rank:
-            assert gained.rank <= actor.rank, f"{where}: key {token[:8]} now acts as rank {gained.rank}"
-        if actor.is_proxy_admin:
-            continue
-        old_member = had.member_of if had else frozenset()
-        assert gained.admin_of - (had.admin_of if had else frozenset()) <= actor.admin_of, where
-        assert gained.member_of - old_member <= actor.member_of, f"{where}: key {token[:8]} joined a team"
-        if had is None:
-            continue
-        assert not (gained.usable and not had.usable and token in proxy_blocks), f"{where}: lifted a proxy block"
-        assert gained.models <= had.models, f"{where}: key {token[:8]} may now use {gained.models - had.models}"
-        actor_tags = frozenset(tag for team in actor.admin_of for tag in before.team_tags.get(team, ()))
-        assert gained.tags ^ had.tags <= actor_tags, f"{where}: key {token[:8]} tags {gained.tags ^ had.tags}"
 
 
 def test_no_principal_gains_what_its_granter_did_not_hold() -> None:

@@ -35,7 +35,11 @@ async def _team_with_roles(admin: httpx.AsyncClient) -> dict[str, Any]:
     await add_member(admin, team["team_id"], team_admin["user_id"], "admin")
     await add_member(admin, team["team_id"], member["user_id"], "user")
     await add_member(admin, other_team["team_id"], other_admin["user_id"], "admin")
-    key = await new_key(admin, team_id=team["team_id"], max_budget=ONE_REQUEST, budget_duration="1h")
+    # Issued by the team admin: limits a proxy admin sets on a key are out of a team admin's reach (even a reset).
+    lead_headers = {"authorization": f"Bearer {team_admin['key']}"}
+    async with httpx.AsyncClient(base_url=admin.base_url, headers=lead_headers, timeout=30.0) as lead:
+        fields = {"team_id": team["team_id"], "max_budget": ONE_REQUEST, "budget_duration": "1h"}
+        key = await post(lead, "/key/generate", fields)
     return {
         "team": team["team_id"],
         "key": key,

@@ -71,6 +71,7 @@ async def list_keys(
         services.store,
         caller.key,
         caller.can_read_all,
+        team_scope=caller.team_scope,
         user_id=user_id,
         team_id=team_id,
         alias=key_alias,

@@ -66,6 +66,8 @@ async def list_teams(
             return []
     if user_id is not None:
         teams = await admin.teams.teams_of(user_id)
+        if caller.team_scope is not None and not caller.can_read_all:  # a capped key sees its own team only
+            teams = [t for t in teams if t.id == caller.team_scope]
         if organization_id is not None:
             teams = [t for t in teams if t.organization_id == organization_id]
     else:

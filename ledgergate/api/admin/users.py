@@ -41,7 +41,7 @@ async def user_info(request: Request, caller: AnyCaller, user_id: QueryId = None
         )
     if not caller.can_read_all and wanted != caller.key.user_id:
         raise forbidden("a non-admin key may only read its own user", "user_id")
-    return await entity_admin(request).users.info(wanted)
+    return await entity_admin(request).users.info(wanted, team_scope=caller.team_scope)
 
 
 @router.post("/user/delete")
