@@ -105,10 +105,11 @@ async def test_authentication_is_a_service_refusal_with_the_apis_401(services: C
         assert (refused.value.status_code, refused.value.error_type) == (401, "authentication_error")
 
 
-async def test_viewer_team_admin_cannot_issue_a_userless_key_that_acts_as_internal_user(services: Container) -> None:
+async def test_viewer_team_admin_userless_key_acts_as_the_viewer_not_as_internal_user(services: Container) -> None:
     """Attack: a team admin whose own role is ``internal_user_viewer`` issues a team key without a user; a key
     without a user acts as ``internal_user``, a role above the issuer's ("nobody grants what they do not hold").
-    Found by test_authz_machine while testing issue 13 (also on 54b1124, where it was a 200); now a 403."""
+    Found by test_authz_machine while testing issue 13 (also on 54b1124, where it was a 200). Now the key is bound to
+    its issuer and acts with the issuer's own role."""
     master = await principal_of(services, MASTER_KEY)
     commands = services.admin_commands
     lead = await commands.create_user(master, UserNewIn(user_id="lead-b", user_role="internal_user"))
@@ -117,5 +118,7 @@ async def test_viewer_team_admin_cannot_issue_a_userless_key_that_acts_as_intern
     )
     await commands.update_user(master, UserUpdateIn(user_id="lead-b", user_role="internal_user_viewer"))
     viewer_lead = await principal_of(services, lead["key"])
-    with pytest.raises(Forbidden):
-        await commands.generate_key(viewer_lead, KeyGenerateIn(team_id="team-b", user_id=None))
+    # A key a team admin issues without a user is bound to that admin (security.md), so it acts with their role.
+    issued = await commands.generate_key(viewer_lead, KeyGenerateIn(team_id="team-b", user_id=None))
+    assert issued["user_id"] == "lead-b"
+    assert (await principal_of(services, issued["key"])).role.value == "internal_user_viewer"
