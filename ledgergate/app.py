@@ -28,6 +28,7 @@ from ledgergate.container import Container
 from ledgergate.dashboard.mount import mount_dashboard
 from ledgergate.services.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ledgergate.upstream.mock_provider import create_mock_provider_app
+from ledgergate.upstream.reply_readings import REPLY_READINGS
 
 DEMO_UPSTREAM_PREFIX = "/demo-upstream"
 
@@ -38,7 +39,8 @@ class GatewayApp(FastAPI):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.llm_routes = LlmRoutes(lambda: self._running_container().flow)
+        # The HTTP root sits above api and upstream: it gives the routes the upstream's readers of each route kind.
+        self.llm_routes = LlmRoutes(lambda: self._running_container().flow, REPLY_READINGS)
 
     def _running_container(self) -> Container:
         container: Container = self.state.container

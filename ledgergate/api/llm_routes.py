@@ -2,33 +2,25 @@
 
 They run as raw ASGI handlers in front of FastAPI (``ledgergate/app.py``): no routing table walk, middleware, request
 object, dependency injection or pydantic on the request path. Every route kind runs the same flow; its ``Dialect``
-(``api/dialects.py``) says how its requests are read and its replies and streams are read and written.
+(``api/dialects.py``) says how its requests are read and sent, its ``ReplyReading`` (a port, given by ``app.py``)
+how its replies and streams are read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
 from ledgergate.api.asgi_io import HttpRequest, read_request, send_body, send_stream
-from ledgergate.api.dialects import (
-    ANTHROPIC_MESSAGES,
-    CHAT_COMPLETIONS,
-    EMBEDDINGS,
-    RESPONSES,
-    Dialect,
-    Tracker,
-)
+from ledgergate.api.dialects import ANTHROPIC_MESSAGES, CHAT_COMPLETIONS, EMBEDDINGS, RESPONSES, Dialect
 from ledgergate.api.errors import error_response, exception_response
 from ledgergate.api.llm_request import ParsedRequest, upstream_body
 from ledgergate.api.refusals import refused_response
 from ledgergate.deployments import Deployment
-from ledgergate.domain.ledger import RequestStatus
-from ledgergate.domain.ports import UpstreamFailure
-from ledgergate.domain.pricing import Usage
+from ledgergate.domain.ports import ReplyReading
 from ledgergate.services.charge_flow import ChargeFlow, FlowRequest, RequestRefused, Streaming
 from ledgergate.services.request_bounds import request_input_bound
 from ledgergate.services.request_charging import Ticket
@@ -37,16 +29,23 @@ _Handler = Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]
 
 
 class LlmEndpoints:
-    def __init__(self, flow: Callable[[], ChargeFlow]) -> None:
+    def __init__(self, flow: Callable[[], ChargeFlow], readings: Mapping[str, ReplyReading]) -> None:
         self._flow = flow
+        self._readings = readings
 
-    def handler(self, dialect: Dialect[Any], *, streams: bool) -> _Handler:
+    def handler(self, dialect: Dialect, *, streams: bool) -> _Handler:
+        reading = self._readings.get(dialect.route)
+        if reading is None:  # a wiring mistake: fail when the app is built, not on the route's first request
+            raise ValueError(f"no ReplyReading for the LLM route {dialect.route!r}")
+
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-            await self._serve(scope, receive, send, dialect, streams)
+            await self._serve(scope, receive, send, dialect, reading, streams)
 
         return handle
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, dialect: Dialect[Any], streams: bool) -> None:
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, dialect: Dialect, reading: ReplyReading, streams: bool
+    ) -> None:
         request = await read_request(scope, receive)
         if request is None:
             return  # the client left before its request was complete: nothing was admitted
@@ -54,7 +53,7 @@ class LlmEndpoints:
         try:
             parsed = dialect.parse(request)
             streaming = streams and parsed.stream
-            flow_request = _flow_request(dialect, request, parsed, streaming=streaming)
+            flow_request = _flow_request(dialect, reading, request, parsed, streaming=streaming)
             outcome = await (flow.stream if streaming else flow.reply)(request.headers, flow_request)
             headers = _ticket_headers(outcome.ticket)
             if not isinstance(outcome, Streaming):
@@ -95,7 +94,7 @@ def _ticket_headers(ticket: Ticket) -> dict[str, str]:
 
 
 def _flow_request(
-    dialect: Dialect[Any], request: HttpRequest, parsed: ParsedRequest, *, streaming: bool
+    dialect: Dialect, reading: ReplyReading, request: HttpRequest, parsed: ParsedRequest, *, streaming: bool
 ) -> FlowRequest:
     """What the charge flow needs of this request and of its route kind."""
     inject_usage = streaming and dialect.inject_usage
@@ -117,49 +116,20 @@ def _flow_request(
         customer_id=parsed.customer_id,
         client_tags=parsed.client_tags,
         body_for=body_for,
-        reply_usage=dialect.reply_usage,
-        output_bytes=dialect.output_bytes,
-        stream_reader=lambda: _DialectStream(dialect, dialect.tracker(parsed)),
+        reply_usage=reading.reply_usage,
+        output_bytes=reading.output_bytes,
+        stream_reader=lambda: reading.stream_reader(parsed.client_wants_usage),
         unsupported=dialect.unsupported,
         protocol_headers=(lambda deployment: protocol_headers(request, deployment)) if protocol_headers else None,
     )
 
 
-class _DialectStream:
-    """A route kind's stream tracker, as the flow's ``StreamReader``."""
-
-    __slots__ = ("_dialect", "_tracker")
-
-    def __init__(self, dialect: Dialect[Tracker], tracker: Tracker) -> None:
-        self._dialect = dialect
-        self._tracker = tracker
-
-    def feed(self, chunk: bytes) -> bytes:
-        return self._tracker.feed(chunk)
-
-    def finish(self) -> bytes:
-        return self._tracker.finish()
-
-    @property
-    def usage(self) -> Usage | None:
-        return self._tracker.usage
-
-    @property
-    def content_bytes(self) -> int:
-        return self._tracker.content_bytes
-
-    def ending(self) -> tuple[bytes, RequestStatus]:
-        return self._dialect.ending(self._tracker)
-
-    def error_event(self, failure: UpstreamFailure) -> bytes:
-        return self._dialect.error_event(failure)
-
-
 class LlmRoutes:
-    """Path -> (method, handler) for the LLM API, with and without the ``/v1`` prefix."""
+    """Path -> (method, handler) for the LLM API, with and without the ``/v1`` prefix. ``readings``: each route
+    kind's ``ReplyReading`` by its ledger route (``upstream/reply_readings.py`` ``REPLY_READINGS``)."""
 
-    def __init__(self, flow: Callable[[], ChargeFlow]) -> None:
-        endpoints = LlmEndpoints(flow)
+    def __init__(self, flow: Callable[[], ChargeFlow], readings: Mapping[str, ReplyReading]) -> None:
+        endpoints = LlmEndpoints(flow, readings)
         by_path: dict[str, tuple[str, _Handler]] = {
             "/chat/completions": ("POST", endpoints.handler(CHAT_COMPLETIONS, streams=True)),
             "/embeddings": ("POST", endpoints.handler(EMBEDDINGS, streams=False)),

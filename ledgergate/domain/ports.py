@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ledgergate.domain.admission import BudgetMode, CounterKey, CounterLine, Decision, LineState
@@ -173,6 +174,17 @@ class StreamReader(Protocol):
     def error_event(self, failure: UpstreamFailure) -> bytes:
         """A failure after the status line went out, as an event of this stream's kind."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyReading:
+    """How the upstream's replies and streams of one route kind are read (adapters: ``upstream/reply_readings.py``,
+    wired into the LLM routes by ``app.py``). Function fields rather than methods: the routes hand them to the
+    charge flow (``FlowRequest``) as they are, nothing is bound per request."""
+
+    reply_usage: Callable[[dict[str, Any]], Usage | None]  # the usage of a complete reply (None: none or malformed)
+    output_bytes: Callable[[Any], int]  # bounds the output tokens of a reply without usage
+    stream_reader: Callable[[bool], StreamReader]  # a new reader for one stream; True: the client asked for usage
 
 
 # --- Who is calling (adapter: the Authenticator) ---

@@ -11,6 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import orjson
+
+from ledgergate.domain.ports import UpstreamFailure
 from ledgergate.domain.pricing import Usage
 from ledgergate.upstream.sse import ClosingEventTracker
 from ledgergate.upstream.usage import usage_from_anthropic
@@ -35,6 +38,11 @@ class AnthropicStreamTracker(ClosingEventTracker):
         if usage is None or self._output_final:
             return usage
         return dataclasses.replace(usage, completion_tokens=max(usage.completion_tokens, self.content_chunks))
+
+    def error_event(self, failure: UpstreamFailure) -> bytes:
+        """A failure after the status line went out, as an Anthropic ``error`` event."""
+        error = {"type": "error", "error": {"type": failure.error_type, "message": failure.message}}
+        return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
 
     def _inspect(self, data: bytes) -> bool:
         payload = self._json_object(data)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from ledgergate.domain.ports import UpstreamFailure
 from ledgergate.upstream.sse import ClosingEventTracker
 from ledgergate.upstream.usage import usage_from_responses
 
@@ -20,6 +23,11 @@ _DELTA_SUFFIX = ".delta"
 
 class ResponsesStreamTracker(ClosingEventTracker):
     """Fed raw upstream bytes in arbitrary pieces; returns the bytes to forward and records what it saw."""
+
+    def error_event(self, failure: UpstreamFailure) -> bytes:
+        """A failure after the status line went out, as a Responses ``error`` event."""
+        error = {"type": "error", "code": failure.code, "message": failure.message, "param": failure.param}
+        return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
 
     def _inspect(self, data: bytes) -> bool:
         payload = self._json_object(data)

@@ -2,6 +2,7 @@
 
 Bytes are forwarded exactly as the upstream sent them, one whole event at a time; only the terminal
 ``[DONE]`` (which the gateway re-emits after charging) and, on request, the usage-only chunk are withheld.
+The trackers are the charge flow's ``StreamReader`` port (``domain/ports.py``) as they are: no wrapper per stream.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from ledgergate.domain.ledger import RequestStatus
+from ledgergate.domain.ports import UpstreamFailure
 from ledgergate.domain.pricing import Usage
 from ledgergate.upstream.usage import usage_from_response
 
@@ -72,6 +75,14 @@ class StreamTracker:
     @property
     def done_seen(self) -> bool:
         return self._done_seen
+
+    def ending(self) -> tuple[bytes, RequestStatus]:
+        """``[DONE]``, re-emitted once the charge is durable; the stream's ledger status."""
+        return DONE_EVENT, RequestStatus.SUCCESS
+
+    def error_event(self, failure: UpstreamFailure) -> bytes:
+        """A failure after the status line went out, as an OpenAI error chunk."""
+        return b"data: " + orjson.dumps(failure.to_openai_error()) + b"\n\n"
 
     def feed(self, chunk: bytes) -> bytes:
         """Consume ``chunk``; returns the complete events that may be forwarded now (possibly empty)."""
@@ -169,6 +180,10 @@ class ClosingEventTracker(StreamTracker):
     def failed(self) -> bool:
         """The upstream reported a failure instead of finishing."""
         return self._failed
+
+    def ending(self) -> tuple[bytes, RequestStatus]:
+        """The withheld final event, sent once the charge is durable; ERROR when the upstream reported a failure."""
+        return self._closing, RequestStatus.ERROR if self._failed else RequestStatus.SUCCESS
 
     def _withhold(self) -> None:
         self._withholding = True

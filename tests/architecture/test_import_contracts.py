@@ -19,7 +19,7 @@ FORBIDDEN = {
     "services": {"storage", "upstream", "api", "dashboard", "cli", "container", "config", "app"},
     "storage": {"services", "upstream", "api", "dashboard", "cli", "container", "app"},
     "upstream": {"services", "storage", "api", "dashboard", "cli", "container", "app"},
-    "api": {"storage", "dashboard", "cli", "app"},
+    "api": {"storage", "upstream", "dashboard", "cli", "app"},
     "dashboard": {"storage", "upstream", "api", "cli", "app"},
     "container": {"api", "dashboard", "cli", "app"},
 }
