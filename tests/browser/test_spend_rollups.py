@@ -18,7 +18,7 @@ from ledgergate.domain.spend_filters import Dimension
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.spend_rollups import SpendRollups
-from tests.contract.services import create_pg_schema, drop_pg_schema, pg_engine
+from tests.storage.contract.services import create_pg_schema, drop_pg_schema, pg_engine
 
 T0_US = 1_700_000_000 * 1_000_000
 HOUR_US = 3600 * 1_000_000

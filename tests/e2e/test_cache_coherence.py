@@ -22,8 +22,8 @@ from ledgergate.services.directory import Directory
 from ledgergate.storage.redis_invalidation import RedisCacheCoherence
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.entities import SqlEntityStore
-from tests.contract.services import REDIS_URL, check_redis, delete_prefixed, redis_client
 from tests.e2e.cluster import free_port
+from tests.storage.contract.services import REDIS_URL, check_redis, delete_prefixed, redis_client
 from tests.support.timing import scaled, until
 
 # Scaled (tests/support/timing.py): a lease renews every LEASE_S / 4, so on a loaded machine a short lease lapses

@@ -15,7 +15,6 @@ import httpx
 from redis.asyncio import Redis
 
 from ledgergate.storage.redis_counters import RedisCounters
-from tests.contract.services import redis_client
 from tests.e2e.cluster import (
     REQUEST_COST_NANOS,
     SLOW_MODEL,
@@ -33,6 +32,7 @@ from tests.e2e.traffic import (
     new_key,
     team_spend_nanos,
 )
+from tests.storage.contract.services import redis_client
 from tests.support.timing import scaled, until
 
 
