@@ -15,6 +15,7 @@ import httpx
 from redis.asyncio import Redis
 
 from ledgergate.storage.redis_counters import RedisCounters
+from tests.builders import WallClock
 from tests.e2e.cluster import (
     REQUEST_COST_NANOS,
     SLOW_MODEL,
@@ -35,12 +36,6 @@ from tests.e2e.traffic import (
 from tests.storage.contract.services import redis_client
 from tests.support.timing import scaled, until
 
-
-class _WallClock:
-    def now_s(self) -> float:
-        return time.time()
-
-
 _FLUSH_PREFIX = """
 local keys = redis.call('KEYS', ARGV[1] .. '*')
 for i = 1, #keys, 500 do redis.call('DEL', unpack(keys, i, math.min(i + 499, #keys))) end
@@ -58,7 +53,7 @@ async def _live_holds(prefix: str) -> int:
     """Holds still live in Redis (expired ones are swept by the count itself)."""
     client = redis_client()
     try:
-        return await RedisCounters(client, _WallClock(), prefix=prefix).held_count()
+        return await RedisCounters(client, WallClock(), prefix=prefix).held_count()
     finally:
         await client.aclose()
 

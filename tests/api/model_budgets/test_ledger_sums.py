@@ -8,9 +8,10 @@ import asyncio
 from ledgergate.domain.admission import CounterKey
 from ledgergate.domain.charging import EntityRef, EntityType
 from ledgergate.domain.durations import parse_duration
-from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord
+from ledgergate.domain.ledger import Adjustment, SpendRecord
 from ledgergate.domain.windows import Window, split_window_key
 from ledgergate.storage.sql.ledger import SqlLedger
+from tests.builders import spend_record
 
 HOUR_S = 1_767_225_600  # 2026-01-01T00:00Z
 KEY = EntityRef(EntityType.KEY, "k1")
@@ -20,19 +21,15 @@ LONG_MODEL = "bedrock/" + "a" * 247
 
 
 def _record(request_id: str, model: str, cost_nanos: int, at_us: int) -> SpendRecord:
-    return SpendRecord(
-        request_id=request_id,
-        key_id=KEY.id,
+    return spend_record(
+        request_id,
+        cost_nanos=cost_nanos,
+        charged_at_us=at_us,
         targets=(KEY, TEAM),
         model=model,
         deployment_id="deployment-0",
-        route="/v1/chat/completions",
         prompt_tokens=1,
         completion_tokens=1,
-        cost_nanos=cost_nanos,
-        status=RequestStatus.SUCCESS,
-        charged_at_us=at_us,
-        ended_at_us=at_us + 1,
         team_id=TEAM.id,
     )
 

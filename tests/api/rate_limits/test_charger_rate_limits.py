@@ -16,7 +16,7 @@ from ledgergate.domain.ledger import RequestStatus
 from ledgergate.domain.pricing import Usage
 from ledgergate.domain.rate_limits import RateLimited, RateLimitField
 from ledgergate.services.request_charging import Refusal, Ticket
-from tests.domain.reference_model.core import Core, FakeClock, llm_call, window
+from tests.domain.reference_model.core import EPOCH_START_S, Core, MonotonicClock, llm_call, window
 
 HOLD_TTL_S = 30.0
 Outcome = Ticket | Refusal | RateLimited
@@ -29,7 +29,7 @@ async def make_core(tmp_path: Path) -> AsyncIterator[CoreFactory]:
     cores: list[Core] = []
 
     async def make(mode: BudgetMode = BudgetMode.STANDARD) -> Core:
-        core = Core(tmp_path / f"ledger-{len(cores)}.db", FakeClock(), mode, HOLD_TTL_S)
+        core = Core(tmp_path / f"ledger-{len(cores)}.db", MonotonicClock(EPOCH_START_S), mode, HOLD_TTL_S)
         cores.append(core)
         await core.open()
         return core

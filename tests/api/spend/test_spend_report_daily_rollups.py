@@ -24,6 +24,7 @@ from ledgergate.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import Container, build_container
 from tests.api.entities.helpers import get
+from tests.builders import ManualClock
 from tests.storage.contract.services import CONNECT_TIMEOUT_S, unavailable
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import CHAT_MODEL, FLAT_MODEL, MASTER_KEY, gateway_config
@@ -34,18 +35,10 @@ Totals = tuple[int, int, int, int]
 
 
 @dataclass
-class Clock:
-    now: float
-
-    def now_s(self) -> float:
-        return self.now
-
-
-@dataclass
 class Gateway:
     container: Container
     client: httpx.AsyncClient
-    clock: Clock
+    clock: ManualClock
     tz: ZoneInfo
 
 
@@ -78,7 +71,7 @@ async def start_gateway(
             await admin.dispose()
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
     running: list[tuple[Container, httpx.AsyncClient]] = []
-    clock = Clock(0.0)
+    clock = ManualClock(0.0)
 
     async def start(timezone: str) -> Gateway:
         for container, client in running:

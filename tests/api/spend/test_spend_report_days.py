@@ -19,19 +19,14 @@ from ledgergate.app import create_app
 from ledgergate.config import load_config
 from ledgergate.container import Container, build_container
 from tests.api.entities.helpers import REQUEST_NANOS, TOKENS, error_of, get
+from tests.builders import ManualClock
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import FLAT_MODEL, MASTER_KEY, gateway_config
 
 NEW_YORK = ZoneInfo("America/New_York")  # clocks go forward at 02:00 on 2026-03-08: a 23-hour day
 
 
-@dataclass
-class ManualClock:
-    now: float
-
-    def now_s(self) -> float:
-        return self.now
-
+class NewYorkClock(ManualClock):
     def set_local(self, *fields: int) -> None:
         self.now = datetime(*fields, tzinfo=NEW_YORK).timestamp()  # type: ignore[misc]
 
@@ -39,7 +34,7 @@ class ManualClock:
 @dataclass
 class InProcessGateway:
     client: httpx.AsyncClient
-    clock: ManualClock
+    clock: NewYorkClock
 
     async def charge_at(self, secret: str, *local: int) -> None:
         """One request costing ``REQUEST_NANOS``, charged at the New York wall-clock time ``local``."""
@@ -59,7 +54,7 @@ async def new_york(tmp_path: Path, fake_upstream: FakeUpstream) -> AsyncIterator
     document["general_settings"]["timezone"] = "America/New_York"
     config_path = tmp_path / "ledgergate.yaml"
     config_path.write_text(yaml.safe_dump(document), encoding="utf-8")
-    clock = ManualClock(datetime(2026, 3, 7, 12, tzinfo=NEW_YORK).timestamp())
+    clock = NewYorkClock(datetime(2026, 3, 7, 12, tzinfo=NEW_YORK).timestamp())
     container = await build_container(load_config(config_path, environ={}), clock=clock)
     app = create_app(_never)
     app.state.container = container

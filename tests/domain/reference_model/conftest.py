@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledgergate.domain.admission import BudgetMode
-from tests.domain.reference_model.core import Core, FakeClock
+from tests.domain.reference_model.core import EPOCH_START_S, Core, MonotonicClock
 
 CoreFactory = Callable[..., Awaitable[Core]]
 
@@ -19,7 +19,7 @@ async def make_core(tmp_path: Path) -> AsyncIterator[CoreFactory]:
     cores: list[Core] = []
 
     async def make(mode: BudgetMode = BudgetMode.STANDARD, *, hold_ttl_s: float = 600.0) -> Core:
-        core = Core(tmp_path / f"ledger-{len(cores)}.db", FakeClock(), mode, hold_ttl_s)
+        core = Core(tmp_path / f"ledger-{len(cores)}.db", MonotonicClock(EPOCH_START_S), mode, hold_ttl_s)
         cores.append(core)
         await core.open()
         return core

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledgergate.deployments import Deployment
 from ledgergate.domain.admission import BudgetMode
 from ledgergate.domain.charging import EntityType
-from ledgergate.domain.durations import parse_duration
 from ledgergate.domain.entities import Entity
 from ledgergate.domain.pricing import TokenPrices
 from ledgergate.domain.windows import FAR_FUTURE_S, LIFETIME_PERIOD_START_S, PeriodClock, Window
@@ -29,6 +28,10 @@ from ledgergate.storage.memory_counters import MemoryCounters
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.entities import SqlEntityStore
 from ledgergate.storage.sql.ledger import SqlLedger
+from tests.builders import MonotonicClock, window
+from tests.builders import entity as key_entity
+
+__all__ = ["MonotonicClock", "window"]  # tests/builders.py's, as the model tests import them from here
 
 # 2026-01-01T00:00:00Z: every model test starts on a day, hour and minute boundary.
 EPOCH_START_S = 1_767_225_600.0
@@ -47,28 +50,6 @@ DEPLOYMENT = Deployment(
     deployment_id="model-test#0",
 )
 FIXED_PERIOD_S = {"s": 1, "m": 60, "h": 3600}
-
-
-class FakeClock:
-    """A clock that only moves when the test says so, and never backwards."""
-
-    def __init__(self, start_s: float = EPOCH_START_S) -> None:
-        self._now_s = start_s
-
-    def now_s(self) -> float:
-        return self._now_s
-
-    def advance(self, seconds: float) -> None:
-        assert seconds >= 0
-        self._now_s += seconds
-
-    def set(self, now_s: float) -> None:
-        assert now_s >= self._now_s
-        self._now_s = now_s
-
-
-def window(duration: str | None, limit_nanos: int) -> Window:
-    return Window(parse_duration(duration) if duration is not None else None, limit_nanos)
 
 
 def expected_period(window_: Window, now_s: float) -> tuple[int, int]:
@@ -102,7 +83,7 @@ def llm_call(request_id: str, input_tokens: int, max_tokens: int | None, n: int 
 class Core:
     """The services ``build_container`` wires for the embedded setup, minus HTTP and the upstream."""
 
-    def __init__(self, db_path: Path, clock: FakeClock, mode: BudgetMode, hold_ttl_s: float) -> None:
+    def __init__(self, db_path: Path, clock: MonotonicClock, mode: BudgetMode, hold_ttl_s: float) -> None:
         self._url = f"sqlite+aiosqlite:///{db_path}"
         self.clock = clock
         self.mode = mode
@@ -152,14 +133,7 @@ class Core:
 
     async def create_key(self, key_id: str, primary: Window | None, *limits: Window) -> Entity:
         now_s = self.clock.now_s()
-        entity = Entity(
-            EntityType.KEY,
-            key_id,
-            primary_window=primary,
-            budget_limits=tuple(limits),
-            created_at_s=now_s,
-            updated_at_s=now_s,
-        )
+        entity = key_entity(EntityType.KEY, key_id, primary, *limits, created_at_s=now_s, updated_at_s=now_s)
         return await self.directory.create(entity)
 
     async def key(self, key_id: str) -> Entity:

@@ -25,9 +25,10 @@ from ledgergate.domain.pricing import Usage
 from ledgergate.domain.windows import Window
 from ledgergate.services.request_charging import Refusal, Ticket
 from tests.domain.reference_model.core import (
+    EPOCH_START_S,
     MAX_OUTPUT_TOKENS,
     Core,
-    FakeClock,
+    MonotonicClock,
     cost_of,
     expected_period,
     llm_call,
@@ -54,7 +55,7 @@ class AdmissionLedgerMachine(RuleBasedStateMachine):
     def __init__(self, db_path: Path, mode: BudgetMode) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.clock = FakeClock()
+        self.clock = MonotonicClock(EPOCH_START_S)
         self.core = Core(db_path, self.clock, mode, HOLD_TTL_S)
         self.model = ReferenceLedger()
         self.mode = mode

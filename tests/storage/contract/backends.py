@@ -16,18 +16,13 @@ from ledgergate.storage.memory_counters import MemoryCounters
 from ledgergate.storage.redis_counters import RedisCounters
 from ledgergate.storage.sql.sql_counters import SqlCounters
 from ledgergate.storage.sql.tables import counter_holds, counters
+from tests.builders import ManualClock
 from tests.storage.contract.services import delete_prefixed, redis_client
+
+__all__ = ["ManualClock"]  # the contract suites' clock (tests/builders.py), re-exported for them
 
 T0_S = 1_767_225_600  # 2026-01-01T00:00:00Z: every test's clock starts here
 PERIOD_END_S = T0_S + 3600
-
-
-class ManualClock:
-    def __init__(self, now_s: float = T0_S) -> None:
-        self.now = now_s
-
-    def now_s(self) -> float:
-        return self.now
 
 
 def line(entity_id: str, limit_nanos: int | None, *, window: str = "1h", entity_type: str = "key") -> CounterLine:

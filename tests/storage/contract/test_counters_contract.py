@@ -13,8 +13,9 @@ import pytest
 
 from ledgergate.domain.admission import Admitted, BudgetMode, CounterKey, CounterLine, LineState, Refused, decide
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.ledger import SpendRecord
 from ledgergate.storage.sql.ledger import SqlLedger
+from tests.builders import spend_record
 from tests.storage.contract.backends import T0_S, Backend, LedgerView, ManualClock, line
 
 FAR_S = T0_S + 10_000
@@ -252,20 +253,7 @@ async def test_counters_concurrent_holds_keep_the_overshoot_bound(backend: Backe
 
 
 def _record(request_id: str, targets: tuple[EntityRef, ...], cost_nanos: int, at_s: float) -> SpendRecord:
-    return SpendRecord(
-        request_id=request_id,
-        key_id=targets[0].id,
-        targets=targets,
-        model="demo",
-        deployment_id="demo-0",
-        route="/v1/chat/completions",
-        prompt_tokens=10,
-        completion_tokens=20,
-        cost_nanos=cost_nanos,
-        status=RequestStatus.SUCCESS,
-        charged_at_us=int(at_s * 1_000_000),
-        ended_at_us=int(at_s * 1_000_000) + 1,
-    )
+    return spend_record(request_id, cost_nanos=cost_nanos, charged_at_us=int(at_s * 1_000_000), targets=targets)
 
 
 async def test_counters_rebuild_from_sql_ledger_after_cache_loss(backend: Backend, sqlite_ledger: SqlLedger) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.ledger import SpendRecord
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.ledger_rows import RECORD_COLUMNS, LedgerBatch, LedgerBatchWriter, ledger_batch, record_row
@@ -23,6 +23,7 @@ from ledgergate.storage.sql.pg_ledger_writer import PgLedgerWriter
 from ledgergate.storage.sql.rollup_rows import hour_start_s
 from ledgergate.storage.sql.sqlite_writer import SqliteBatchWriter
 from ledgergate.storage.sql.tables import spend_records
+from tests.builders import spend_record
 from tests.storage.contract.services import SqlUnderTest, create_pg_schema, drop_pg_schema, pg_engine
 
 HOUR_S = 1_767_225_600  # 2026-01-01T00:00Z
@@ -36,19 +37,13 @@ TAG = EntityRef(EntityType.TAG, "g1")
 def record(
     request_id: str, cost_nanos: int, at_s: int = HOUR_S, targets: tuple[EntityRef, ...] = (KEY, TEAM)
 ) -> SpendRecord:
-    return SpendRecord(
-        request_id=request_id,
-        key_id=targets[0].id,
+    return spend_record(
+        request_id,
+        cost_nanos=cost_nanos,
+        charged_at_us=at_s * 1_000_000,
         targets=targets,
-        model="demo",
-        deployment_id="demo-0",
-        route="/v1/chat/completions",
         prompt_tokens=3,
         completion_tokens=4,
-        cost_nanos=cost_nanos,
-        status=RequestStatus.SUCCESS,
-        charged_at_us=at_s * 1_000_000,
-        ended_at_us=at_s * 1_000_000 + 1,
         team_id=TEAM.id if TEAM in targets else None,
         tags=("a",),
     )

@@ -26,6 +26,7 @@ from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.rate_limits import with_tokens_used
 from ledgergate.domain.windows import FAR_FUTURE_S
 from ledgergate.storage.sql.ledger import SqlLedger
+from tests.builders import spend_record
 from tests.storage.contract.backends import PERIOD_END_S, T0_S, Backend, LedgerView, ManualClock, line
 
 FAR_S = T0_S + 10_000
@@ -196,19 +197,14 @@ async def test_rate_counters_concurrent_requests_admit_exactly_the_limit(backend
 
 
 def _record(request_id: str, key_id: str, at_s: float, prompt: int, completion: int) -> SpendRecord:
-    return SpendRecord(
-        request_id=request_id,
-        key_id=key_id,
+    return spend_record(
+        request_id,
+        cost_nanos=0,
+        charged_at_us=int(at_s * 1_000_000),
         targets=(EntityRef(EntityType.KEY, key_id), EntityRef(EntityType.TEAM, "t")),
-        model="demo",
-        deployment_id="demo-0",
-        route="/v1/chat/completions",
         prompt_tokens=prompt,
         completion_tokens=completion,
-        cost_nanos=0,
         status=RequestStatus.ERROR if completion == 0 else RequestStatus.SUCCESS,
-        charged_at_us=int(at_s * 1_000_000),
-        ended_at_us=int(at_s * 1_000_000) + 1,
     )
 
 

@@ -13,10 +13,11 @@ from sqlalchemy import func, select, text
 
 from ledgergate.domain.admission import CounterKey
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord
+from ledgergate.domain.ledger import Adjustment, SpendRecord
 from ledgergate.storage.sql.engine import MIGRATIONS_DIR, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.tables import spend_charges, spend_records
+from tests.builders import spend_record
 from tests.storage.contract.services import (
     POSTGRES_URL,
     SqlUnderTest,
@@ -43,19 +44,13 @@ TEAM = EntityRef(EntityType.TEAM, "t1")
 
 
 def _record(request_id: str, cost_nanos: int, at_us: int, targets: tuple[EntityRef, ...] = (KEY, TEAM)) -> SpendRecord:
-    return SpendRecord(
-        request_id=request_id,
-        key_id=targets[0].id,
+    return spend_record(
+        request_id,
+        cost_nanos=cost_nanos,
+        charged_at_us=at_us,
         targets=targets,
-        model="demo",
-        deployment_id="demo-0",
-        route="/v1/chat/completions",
         prompt_tokens=3,
         completion_tokens=4,
-        cost_nanos=cost_nanos,
-        status=RequestStatus.SUCCESS,
-        charged_at_us=at_us,
-        ended_at_us=at_us + 1,
         team_id=TEAM.id if TEAM in targets else None,
         tags=("a", "b"),
     )

@@ -6,7 +6,6 @@ Redis client and SQL pool, polling the shared mode fast so the tests stay short.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ledgergate.storage.sql.counter_mode import CounterStore, SqlCounterMode
 from ledgergate.storage.sql.engine import upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.sql_counters import SqlCounters
+from tests.builders import WallClock
 from tests.e2e.test_cache_coherence import RedisProxy
 from tests.storage.contract.services import (
     check_redis,
@@ -42,11 +42,6 @@ POLL_S = 0.05
 FENCE_S = 0.3
 LIFETIME_END_S = 253_402_300_799
 HOLD_TTL_S = 60.0
-
-
-class WallClock:
-    def now_s(self) -> float:
-        return time.time()
 
 
 CLOCK = WallClock()
