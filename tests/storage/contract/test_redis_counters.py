@@ -9,8 +9,8 @@ from redis.crc import key_slot
 
 from ledgergate.domain.admission import Admitted, BudgetMode, LineState, Refused
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.storage.sql.ledger import SqlLedger
+from tests.builders import spend_record
 from tests.storage.contract.backends import PERIOD_END_S, T0_S, LedgerView, ManualClock, RedisBackend, line
 
 FAR_S = T0_S + 10_000
@@ -151,18 +151,14 @@ async def test_redis_counters_flush_under_load_rebuilds_exactly(
         in_flight.add(i)
         await asyncio.sleep(rng.random() / 50)
         cost = rng.randint(max_cost // 2, max_cost)
-        record = SpendRecord(
-            request_id=f"r{i}",
-            key_id="k",
+        record = spend_record(
+            f"r{i}",
+            cost_nanos=cost,
+            charged_at_us=T0_S * 1_000_000 + i,
             targets=(key, team),
-            model="demo",
-            deployment_id="demo-0",
-            route="/v1/chat/completions",
+            key_id="k",
             prompt_tokens=1,
             completion_tokens=1,
-            cost_nanos=cost,
-            status=RequestStatus.SUCCESS,
-            charged_at_us=T0_S * 1_000_000 + i,
             ended_at_us=T0_S * 1_000_000 + i,
         )
         await sqlite_ledger.append(record)

@@ -18,14 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.domain.admission import Admitted, BudgetMode, CounterKey, CounterLine, Decision, LineState
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.storage.fallback_counters import FallbackCounters
 from ledgergate.storage.redis_counters import RedisCounters
 from ledgergate.storage.sql.counter_mode import CounterStore, SqlCounterMode
 from ledgergate.storage.sql.engine import upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.sql_counters import SqlCounters
-from tests.builders import WallClock
+from tests.builders import WallClock, spend_record
 from tests.e2e.test_cache_coherence import RedisProxy
 from tests.storage.contract.services import (
     check_redis,
@@ -104,19 +103,15 @@ class Traffic:
 
     async def finish(self, node: Node, request_id: str, cost: int) -> None:
         now_us = int(CLOCK.now_s() * 1_000_000)
-        record = SpendRecord(
-            request_id=request_id,
-            key_id=self.targets[0].id,
+        record = spend_record(
+            request_id,
+            cost_nanos=cost,
+            charged_at_us=now_us,
             targets=self.targets,
             model="flat",
             deployment_id="flat#0",
-            route="/v1/chat/completions",
             prompt_tokens=1,
             completion_tokens=5,
-            cost_nanos=cost,
-            status=RequestStatus.SUCCESS,
-            charged_at_us=now_us,
-            ended_at_us=now_us + 1,
         )
         assert await self.ledger.append(record)
         await node.counters.settle(request_id, self.lines, cost)
