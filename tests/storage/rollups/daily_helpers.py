@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.ledger import SpendRecord
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.tables import rollup_coverage, spend_daily_rollups
+from tests.builders import spend_record
 
 Sums = tuple[int, int, int, int]  # cost_nanos, requests, prompt_tokens, completion_tokens
 _OPTIONAL = [(EntityType.TEAM, "t0"), (EntityType.USER, "u0"), (EntityType.TAG, "a"), (EntityType.TAG, "b")]
@@ -37,17 +38,15 @@ def random_records(
         targets = [EntityRef(EntityType.KEY, key)]
         targets += [EntityRef(kind, f"{ns}{name}") for kind, name in _OPTIONAL if rng.random() < 0.5]
         records.append(
-            SpendRecord(
-                request_id=request_id,
+            spend_record(
+                request_id,
                 key_id=key,
                 targets=tuple(targets),
-                model=f"{ns}m{rng.randrange(2)}",
+                model=f"{ns}m{rng.randrange(2)}",  # the random draws stay in this order (seeded histories)
                 deployment_id="d",
-                route="/v1/chat/completions",
                 prompt_tokens=rng.randrange(1000),
                 completion_tokens=rng.randrange(1000),
                 cost_nanos=rng.randrange(10**12),
-                status=RequestStatus.SUCCESS,
                 charged_at_us=at_us,
                 ended_at_us=at_us,
             )

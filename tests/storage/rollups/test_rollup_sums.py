@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from ledgergate.domain.admission import CounterKey
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.ledger import SpendRecord
 from ledgergate.domain.spend_filters import LogFilter
 from ledgergate.domain.windows import FAR_FUTURE_S, LIFETIME, LIFETIME_PERIOD_START_S
+from tests.builders import spend_record
 from tests.storage.rollups.conftest import RollupDb
 
 BASE_S = 1_767_225_600  # 2026-01-01T00:00Z
@@ -74,18 +75,15 @@ def _records(drawn: list[Drawn], ns: str) -> list[SpendRecord]:
         targets = [EntityRef(EntityType.KEY, f"{ns}{item.key}")]
         targets += [EntityRef(OPTIONAL_TARGETS[i][0], f"{ns}{OPTIONAL_TARGETS[i][1]}") for i in sorted(item.extra)]
         records.append(
-            SpendRecord(
-                request_id=request_id,
-                key_id=f"{ns}{item.key}",
+            spend_record(
+                request_id,
+                cost_nanos=item.cost_nanos,
+                charged_at_us=BASE_S * 1_000_000 + item.at_us,
                 targets=tuple(targets),
                 model=f"{ns}{item.model}",
                 deployment_id="d",
-                route="/v1/chat/completions",
                 prompt_tokens=item.prompt_tokens,
                 completion_tokens=item.completion_tokens,
-                cost_nanos=item.cost_nanos,
-                status=RequestStatus.SUCCESS,
-                charged_at_us=BASE_S * 1_000_000 + item.at_us,
                 ended_at_us=BASE_S * 1_000_000 + item.at_us,
             )
         )
