@@ -16,9 +16,10 @@ from typing import Any
 from ledgergate.config import GatewayConfig
 from ledgergate.container import Container, build_container
 from ledgergate.domain.charging import RequestParties, charge_targets, request_tags
-from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.ledger import SpendRecord
 from ledgergate.domain.money import usd_to_nanos
 from ledgergate.services.entities import ORGANIZATION, TAG
+from tests.builders import spend_record
 
 DAYS = 30
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet", "text-embedding-3-small")
@@ -101,18 +102,16 @@ def _record(key_id: str, spec: SeedKey, team_org: str | None, at: datetime, usd:
         team_tags=("prod",) if spec.team_id in ("search", "support") else (),
     )
     charged_us = int(at.timestamp() * 1_000_000)
-    return SpendRecord(
-        request_id=uuid.uuid4().hex,
-        key_id=key_id,
+    return spend_record(
+        uuid.uuid4().hex,
+        cost_nanos=usd_to_nanos(round(usd, 6)),
+        charged_at_us=charged_us,
         targets=charge_targets(parties),
+        key_id=key_id,
         model=model,
         deployment_id=model,
-        route="/v1/chat/completions",
         prompt_tokens=int(usd * 40_000) + 12,
         completion_tokens=int(usd * 9_000) + 3,
-        cost_nanos=usd_to_nanos(round(usd, 6)),
-        status=RequestStatus.SUCCESS,
-        charged_at_us=charged_us,
         ended_at_us=charged_us + 900_000,
         user_id=spec.user_id,
         team_id=spec.team_id,

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import RequestStatus, SpendRecord
+from ledgergate.domain.ledger import SpendRecord
 from ledgergate.domain.spend_filters import Dimension
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.ledger import SqlLedger
 from ledgergate.storage.sql.spend_rollups import SpendRollups
-from tests.contract.services import create_pg_schema, drop_pg_schema, pg_engine
+from tests.builders import spend_record
+from tests.storage.contract.services import create_pg_schema, drop_pg_schema, pg_engine
 
 T0_US = 1_700_000_000 * 1_000_000
 HOUR_US = 3600 * 1_000_000
@@ -29,18 +30,16 @@ def _record(at_us: int, nanos: int, key: str, team: str | None, model: str, tags
     if team:
         targets.append(EntityRef(EntityType.TEAM, team))
     targets += [EntityRef(EntityType.TAG, tag) for tag in tags]
-    return SpendRecord(
-        request_id=uuid.uuid4().hex,
-        key_id=key,
+    return spend_record(
+        uuid.uuid4().hex,
+        cost_nanos=nanos,
+        charged_at_us=at_us,
         targets=tuple(targets),
+        key_id=key,
         model=model,
         deployment_id=model,
-        route="/v1/chat/completions",
         prompt_tokens=1,
         completion_tokens=1,
-        cost_nanos=nanos,
-        status=RequestStatus.SUCCESS,
-        charged_at_us=at_us,
         ended_at_us=at_us,
         team_id=team,
         tags=tags,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ledgergate.domain.charging import EntityRef, EntityType
-from ledgergate.domain.ledger import Adjustment, RequestStatus, SpendRecord, first_of_each_request, window_spend
+from ledgergate.domain.ledger import Adjustment, SpendRecord, first_of_each_request, window_spend
+from tests.builders import spend_record
 
 KEY = EntityRef(EntityType.KEY, "k1")
 TEAM = EntityRef(EntityType.TEAM, "t1")
@@ -14,18 +15,16 @@ US = 1_000_000
 
 
 def _record(request_id: str, cost: int, at_us: int, targets: tuple[EntityRef, ...] = (KEY, TEAM)) -> SpendRecord:
-    return SpendRecord(
-        request_id=request_id,
-        key_id="k1",
+    return spend_record(
+        request_id,
+        cost_nanos=cost,
+        charged_at_us=at_us,
         targets=targets,
+        key_id="k1",
         model="gpt-4o-mini",
         deployment_id="d1",
-        route="/v1/chat/completions",
         prompt_tokens=10,
         completion_tokens=5,
-        cost_nanos=cost,
-        status=RequestStatus.SUCCESS,
-        charged_at_us=at_us,
         ended_at_us=at_us + 1000,
     )
 

@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 import yaml
 
-from tests.contract.services import unavailable
+from tests.storage.contract.services import unavailable
 from tests.support.timing import scaled
 
 MASTER_KEY = "sk-e2e-master"

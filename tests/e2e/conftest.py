@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from tests.contract.services import check_redis, delete_prefixed, redis_client
 from tests.e2e.cluster import Cluster, GatewayProcess, TestDatabase, cluster_config, unique_prefix_name
+from tests.storage.contract.services import check_redis, delete_prefixed, redis_client
 from tests.support.fake_upstream import FakeUpstream
 
 StartCluster = Callable[..., Awaitable[Cluster]]

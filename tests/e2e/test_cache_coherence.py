@@ -22,8 +22,9 @@ from ledgergate.services.directory import Directory
 from ledgergate.storage.redis_invalidation import RedisCacheCoherence
 from ledgergate.storage.sql.engine import create_engine, upgrade_schema
 from ledgergate.storage.sql.entities import SqlEntityStore
-from tests.contract.services import REDIS_URL, check_redis, delete_prefixed, redis_client
+from tests.builders import entity
 from tests.e2e.cluster import free_port
+from tests.storage.contract.services import REDIS_URL, check_redis, delete_prefixed, redis_client
 from tests.support.timing import scaled, until
 
 # Scaled (tests/support/timing.py): a lease renews every LEASE_S / 4, so on a loaded machine a short lease lapses
@@ -166,7 +167,7 @@ async def pair_of(tmp_path: Path, lease_s: float) -> AsyncIterator[Pair]:
 
 
 def _key(entity_id: str) -> Entity:
-    return Entity(EntityType.KEY, entity_id, alias="coherence")
+    return entity(EntityType.KEY, entity_id, alias="coherence")
 
 
 async def test_cache_coherence_change_on_one_instance_is_seen_by_the_other_when_the_write_returns(

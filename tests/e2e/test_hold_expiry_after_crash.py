@@ -6,8 +6,8 @@ Deterministic form of the race the SIGKILL test in test_two_instances.py hits no
 from __future__ import annotations
 
 from ledgergate.domain.admission import Admitted, BudgetMode, LineState
-from tests.contract.backends import T0_S, LedgerView, ManualClock, RedisBackend, line
-from tests.contract.services import check_redis, unique_prefix
+from tests.storage.contract.backends import T0_S, LedgerView, ManualClock, RedisBackend, line
+from tests.storage.contract.services import check_redis, unique_prefix
 
 
 async def test_redis_counters_expired_unsettled_hold_is_recounted_from_the_ledger() -> None:

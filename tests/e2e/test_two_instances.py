@@ -15,7 +15,7 @@ import httpx
 from redis.asyncio import Redis
 
 from ledgergate.storage.redis_counters import RedisCounters
-from tests.contract.services import redis_client
+from tests.builders import WallClock
 from tests.e2e.cluster import (
     REQUEST_COST_NANOS,
     SLOW_MODEL,
@@ -33,13 +33,8 @@ from tests.e2e.traffic import (
     new_key,
     team_spend_nanos,
 )
+from tests.storage.contract.services import redis_client
 from tests.support.timing import scaled, until
-
-
-class _WallClock:
-    def now_s(self) -> float:
-        return time.time()
-
 
 _FLUSH_PREFIX = """
 local keys = redis.call('KEYS', ARGV[1] .. '*')
@@ -58,7 +53,7 @@ async def _live_holds(prefix: str) -> int:
     """Holds still live in Redis (expired ones are swept by the count itself)."""
     client = redis_client()
     try:
-        return await RedisCounters(client, _WallClock(), prefix=prefix).held_count()
+        return await RedisCounters(client, WallClock(), prefix=prefix).held_count()
     finally:
         await client.aclose()
 

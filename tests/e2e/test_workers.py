@@ -12,7 +12,6 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from ledgergate.container import redis_key_prefix
-from tests.contract.services import delete_prefixed
 from tests.e2e.cluster import (
     REQUEST_COST_NANOS,
     GatewayProcess,
@@ -22,6 +21,7 @@ from tests.e2e.cluster import (
     usd_for_requests,
 )
 from tests.e2e.traffic import chat, http_client, key_spend_nanos, new_key
+from tests.storage.contract.services import delete_prefixed
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.timing import scaled
 

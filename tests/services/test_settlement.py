@@ -13,21 +13,21 @@ from ledgergate.domain.ledger import RequestStatus, SpendRecord
 from ledgergate.domain.pricing import Usage
 from ledgergate.services.request_ids import new_request_id
 from ledgergate.services.settlement import RecordWritten, Settlement
+from tests.builders import spend_record
 
 
 def _record(status: RequestStatus) -> SpendRecord:
-    return SpendRecord(
-        request_id="r1",
-        key_id="k1",
+    return spend_record(
+        "r1",
+        cost_nanos=0,
+        charged_at_us=0,
         targets=(EntityRef(EntityType.KEY, "k1"),),
         model="m",
         deployment_id="m#0",
         route="chat.completions",
         prompt_tokens=0,
         completion_tokens=0,
-        cost_nanos=0,
         status=status,
-        charged_at_us=0,
         ended_at_us=0,
     )
 
