@@ -122,14 +122,15 @@ local n = #KEYS - 2
 local spent, held = {}, {}
 local missing, stale, vers = {}, {}, {}
 for i = 1, n do
-  local f = redis.call('HMGET', KEYS[i + 2], 'spent', 'held', 'stale', 'ver', 'tok')
+  local f = redis.call('HMGET', KEYS[i + 2], 'spent', 'held', 'stale', 'ver')
   if not f[1] then
     table.insert(missing, i - 1)
   else
     spent[i], held[i] = big(f[1]), big(f[2])
     if f[3] and ARGV[9] == '1' and cmp(held[i], ZERO) == 0 then
       table.insert(stale, i - 1)
-      table.insert(vers, (f[4] or '0') .. ':' .. (f[5] or ''))  -- the version RESYNC expects
+      local tok = redis.call('HGET', KEYS[i + 2], 'tok') or ''  -- read only when stale: the hot path is unchanged
+      table.insert(vers, (f[4] or '0') .. ':' .. tok)  -- the version RESYNC expects
     end
   end
 end
