@@ -133,11 +133,13 @@ class RedisCounters:
         self._settled_retention_s = settled_retention_s
         self._owns_client = owns_client
         self._zset = f"{prefix}holds"
+        self._epoch_key = f"{prefix}epoch"
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._try_hold = _Script(lua.TRY_HOLD)
         self._settle = _Script(lua.SETTLE)
         self._release = _Script(lua.RELEASE)
         self._load = _Script(lua.LOAD)
+        self._epoch = _Script(lua.EPOCH)
         self._resync = _Script(lua.RESYNC)
         self._inspect = _Script(lua.INSPECT)
         self._adjust = _Script(lua.ADJUST)
@@ -215,7 +217,8 @@ class RedisCounters:
     # -- loading from the ledger ------------------------------------------------------------------------------------
 
     async def _load_missing(self, lines: Sequence[CounterLine], loader: CounterLoader) -> None:
-        """Create the absent counters from the ledger (set-if-absent).
+        """Create the absent counters from the ledger (set-if-absent), unless the counters were flushed since the
+        ledger was read (the epoch read first has changed): then nothing is stored and the caller's retry reloads.
 
         Callers in this process share one load per counter; other instances race through set-if-absent.
         """
@@ -230,11 +233,12 @@ class RedisCounters:
                 self._loading[name] = future
             try:
                 now_s = self._clock.now_s()
+                epoch = await self._eval(self._epoch, [self._epoch_key], [uuid.uuid4().hex])  # before the ledger
                 sums = await loader([line.key for line in mine.values()], [line.period_end_s for line in mine.values()])
-                args: list[str | int] = []
+                args: list[str | int] = [str(epoch)]
                 for line, spent in zip(mine.values(), sums, strict=True):
                     args += [str(int(spent)), self._ttl_s(line, now_s), uuid.uuid4().hex]
-                await self._eval(self._load, list(mine), args)
+                await self._eval(self._load, [self._epoch_key, *mine], args)  # 0: flushed meanwhile, not stored
                 future.set_result(None)
             except BaseException as exc:
                 future.set_exception(exc)

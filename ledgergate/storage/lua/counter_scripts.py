@@ -12,6 +12,8 @@ Data model (every name starts with the instance's prefix ``P``, e.g. ``lg:{lg}:`
   ``amt`` on each). Kept past its expiry so that a late settle still knows which incarnation it was placed on.
 - ``P holds``: sorted set of live hold ids by expiry instant (the injected clock's seconds, passed in ARGV).
 - ``P s:<hold_id>``: settled marker, with a TTL: makes settle repeat-safe.
+- ``P epoch``: a random value, created if absent; a flush deletes it. A load reads it before the ledger and
+  stores its snapshot only if it is unchanged (``LOAD``), so a snapshot older than a flush is never stored.
 
 Money crosses the Lua boundary as decimal strings. Lua numbers are doubles, so the scripts split every amount
 into two exact limbs (value = hi * 1e9 + lo) and only add and compare them: no rounding, however large.
@@ -127,7 +129,8 @@ for i = 1, n do
     spent[i], held[i] = big(f[1]), big(f[2])
     if f[3] and ARGV[9] == '1' and cmp(held[i], ZERO) == 0 then
       table.insert(stale, i - 1)
-      table.insert(vers, f[4] or '0')
+      local tok = redis.call('HGET', KEYS[i + 2], 'tok') or ''  -- read only when stale: the hot path is unchanged
+      table.insert(vers, (f[4] or '0') .. ':' .. tok)  -- the version RESYNC expects
     end
   end
 end
@@ -232,10 +235,15 @@ return 1
 )
 
 LOAD = """
--- Create absent counters from ledger sums: set-if-absent, so concurrent loaders never add up.
--- KEYS: counter keys   ARGV: (spent, ttl_s (0 = none), token) per counter.
-for i, key in ipairs(KEYS) do
-  local spent, ttl, tok = ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
+-- Create absent counters from ledger sums: set-if-absent, so concurrent loaders never add up. Applies only if
+-- the epoch key still holds the value read before the ledger: set-if-absent alone cannot tell "absent since
+-- before my snapshot" from "deleted (FLUSHALL, failover) after it", and a pre-flush snapshot stored into a
+-- recreated counter would miss the settles in between forever. Returns 0 (nothing stored) on a changed epoch.
+-- KEYS: epoch key, counter keys...   ARGV: epoch, then (spent, ttl_s (0 = none), token) per counter.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 2, #KEYS do
+  local j = i - 1
+  local key, spent, ttl, tok = KEYS[i], ARGV[3 * j - 1], tonumber(ARGV[3 * j]), ARGV[3 * j + 1]
   if redis.call('HEXISTS', key, 'spent') == 0 then
     redis.call('HSET', key, 'spent', spent, 'held', '0', 'tok', tok)
     redis.call('HINCRBY', key, 'ver', 1)
@@ -245,16 +253,25 @@ end
 return 1
 """
 
+EPOCH = """
+-- The epoch of this prefix's counters: created if absent (a flush deletes it), read before the ledger is.
+-- KEYS: epoch key   ARGV: a fresh random value (used only if absent)
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
+
 RESYNC = (
     _PRELUDE
     + """
 -- Replace a stale counter's spend by a fresh ledger sum, only if nothing touched it since it was seen quiet
 -- (no hold on it, same version): then no request can be half-counted. A new token turns holds placed on the old
--- incarnation into ambiguous ones, which mark it stale again.
--- KEYS: counter keys   ARGV: (expected ver, spent, token) per counter
+-- incarnation into ambiguous ones, which mark it stale again. The version is ``ver:tok``: ``ver`` restarts when a
+-- counter is recreated (flush), so a snapshot taken of an earlier incarnation must not match by ``ver`` alone.
+-- KEYS: counter keys   ARGV: (expected version, spent, token) per counter
 for i, key in ipairs(KEYS) do
-  local f = redis.call('HMGET', key, 'spent', 'held', 'stale', 'ver')
-  if f[1] and f[3] and (f[4] or '0') == ARGV[3 * i - 2] and cmp(big(f[2]), ZERO) == 0 then
+  local f = redis.call('HMGET', key, 'spent', 'held', 'stale', 'ver', 'tok')
+  local version = (f[4] or '0') .. ':' .. (f[5] or '')
+  if f[1] and f[3] and version == ARGV[3 * i - 2] and cmp(big(f[2]), ZERO) == 0 then
     redis.call('HSET', key, 'spent', ARGV[3 * i - 1], 'tok', ARGV[3 * i])
     redis.call('HDEL', key, 'stale')
     redis.call('HINCRBY', key, 'ver', 1)
@@ -267,12 +284,13 @@ return 1
 INSPECT = (
     _PRELUDE
     + """
--- KEYS: holds zset, counter keys...   ARGV: prefix, now.  Returns (spent or '', held, stale flag, ver) per counter.
+-- KEYS: holds zset, counter keys...   ARGV: prefix, now.  Returns (spent or '', held, stale flag, version
+-- ``ver:tok`` as RESYNC expects it) per counter.
 sweep(KEYS[1], ARGV[1], ARGV[2])
 local out = {}
 for i = 2, #KEYS do
-  local f = redis.call('HMGET', KEYS[i], 'spent', 'held', 'stale', 'ver')
-  out[i - 1] = {f[1] or '', f[2] or '0', f[3] or '', f[4] or '0'}
+  local f = redis.call('HMGET', KEYS[i], 'spent', 'held', 'stale', 'ver', 'tok')
+  out[i - 1] = {f[1] or '', f[2] or '0', f[3] or '', (f[4] or '0') .. ':' .. (f[5] or '')}
 end
 return out
 """
