@@ -1,4 +1,4 @@
-"""The adversarial review of the issue-12 fixes (/tmp/attack/a1.py .. a9.py): each hole as a regression test over
+"""The adversarial review of the issue-12 fixes (attacks a1 .. a9, run against a live gateway): each hole as a regression test over
 the real admin HTTP API. The attacker is the admin of team A (an internal user with member role ``admin``); every
 limit they escape was set by a proxy admin.
 """
