@@ -1,6 +1,6 @@
-"""The adversarial review of the issue-12 fixes (attacks a1 .. a9, run against a live gateway): each hole as a regression test over
-the real admin HTTP API. The attacker is the admin of team A (an internal user with member role ``admin``); every
-limit they escape was set by a proxy admin.
+"""The adversarial review of the issue-12 fixes (attacks a1 .. a9, run against a live gateway): each hole as a
+regression test over the real admin HTTP API. The attacker is the admin of team A (an internal user with member
+role ``admin``); every limit they escape was set by a proxy admin.
 """
 
 from __future__ import annotations
