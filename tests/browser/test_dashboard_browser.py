@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.support import CHROMIUM_ARGS, REQUEST_COST_NANOS, chat, require_chromium
+from tests.browser.support import REQUEST_COST_NANOS, chat
 from tests.support.gateway import MASTER_KEY, GatewayServer
 from tests.support.timing import scaled_ms
 
@@ -23,17 +23,6 @@ pytestmark = pytest.mark.browser
 MONTHLY_LIMIT_USD = "0.0001"  # five requests of REQUEST_COST_NANOS
 REQUESTS_TO_FILL = 100_000 // REQUEST_COST_NANOS
 TIMEOUT_MS = scaled_ms(30.0)  # Playwright's waits (actions, expect): a base value, tests/support/timing.py
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture

@@ -14,27 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.seed import seed_history
-from tests.browser.support import CHROMIUM_ARGS, require_chromium, screenshot_dir
+from tests.browser.support import screenshot_dir
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.gateway import MASTER_KEY, GatewayServer
 from tests.support.timing import fresh_period, scaled_ms
 
 pytestmark = pytest.mark.browser
 PAGE_TIMEOUT_MS = scaled_ms(30.0)  # Playwright's waits (actions, expect): a base value, tests/support/timing.py
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = require_chromium()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture
